@@ -1,0 +1,36 @@
+"""Errors of the DICOM core, each carrying the file and the cause."""
+
+from __future__ import annotations
+
+
+class DicomError(Exception):
+    """Base class: a problem with one DICOM file.
+
+    Parameters
+    ----------
+    path : str
+        The file concerned.
+    reason : str
+        What is wrong, in one line a user can act on.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class NotDicomError(DicomError):
+    """The file is not DICOM at all."""
+
+
+class DicomReadError(DicomError):
+    """The header could not be parsed."""
+
+
+class NoPixelDataError(DicomError):
+    """The object has no image pixels (SR, presentation state, ...)."""
+
+
+class DecodeError(DicomError):
+    """No decoder could turn the pixel data into a frame."""

@@ -15,6 +15,15 @@ class SimpleITKDecoder:
 
     name = "simpleitk-gdcm"
 
+    def preferred_for(self, transfer_syntax: str, ds: object) -> bool:
+        """12-bit JPEG extended: IJG's 12-bit decoder inside GDCM matches DCMTK bit for bit
+        where pylibjpeg differs by +-1 in up to 4% of pixels (measured on the corpus)."""
+        return (
+            transfer_syntax == "1.2.840.10008.1.2.4.51"
+            and int(getattr(ds, "BitsStored", 8) or 8) > 8
+            and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1
+        )
+
     def decode(self, path: str, frame_index: int, ds: object) -> np.ndarray:
         import SimpleITK as sitk
 

@@ -26,7 +26,8 @@ PREFERRED_PLUGINS: dict[str, tuple[str, ...]] = {
     _uid.RLELossless: ("pylibjpeg", "pydicom", "gdcm"),
     _uid.JPEG2000Lossless: ("pylibjpeg", "gdcm", "pillow"),
     _uid.JPEG2000: ("pylibjpeg", "gdcm", "pillow"),
-    _uid.JPEGBaseline8Bit: ("pylibjpeg", "gdcm", "pillow"),
+    # GDCM's IJG-derived decoder reproduces DCMTK's IDCT exactly; pylibjpeg differs by +-1.
+    _uid.JPEGBaseline8Bit: ("gdcm", "pylibjpeg", "pillow"),
     _uid.JPEGExtended12Bit: ("pylibjpeg", "gdcm", "pillow"),
 }
 
@@ -57,12 +58,15 @@ class FallbackDecoder(Protocol):
     """A decoder outside pydicom, used when every pydicom plugin fails.
 
     ``decode`` returns the *stored* values of one frame (before any modality LUT), shaped
-    (rows, cols) or (rows, cols, samples).
+    (rows, cols) or (rows, cols, samples). ``preferred_for`` says whether this decoder should be
+    tried *before* pydicom's plugins for a dataset (because it is known to be more faithful).
     """
 
     name: str
 
     def decode(self, path: str, frame_index: int, ds: object) -> np.ndarray: ...
+
+    def preferred_for(self, transfer_syntax: str, ds: object) -> bool: ...
 
 
 def plugin_order(transfer_syntax: str) -> tuple[str, ...]:
@@ -97,3 +101,7 @@ class DecoderRegistry:
     """The fallback decoders in the order they are tried (constructed by the application)."""
 
     fallbacks: Sequence[FallbackDecoder] = field(default_factory=tuple)
+
+    def preferred(self, transfer_syntax: str, ds: object) -> list[FallbackDecoder]:
+        """Fallbacks to try before pydicom's plugins for this dataset."""
+        return [f for f in self.fallbacks if f.preferred_for(transfer_syntax, ds)]

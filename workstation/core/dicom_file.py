@@ -34,6 +34,7 @@ from workstation.core.errors import (
 
 log = logging.getLogger(__name__)
 
+_DEFER = 4096
 PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _REQUIRED_PIXEL_MODULE = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel")
 
@@ -86,7 +87,9 @@ def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Da
     """
     path = os.fspath(path)
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=header_only, force=True)
+        # header_only: large values (pixel data among them) are left on disk until accessed, so
+        # the pixel element's presence is known without reading its bytes.
+        ds = pydicom.dcmread(path, defer_size=_DEFER if header_only else None, force=True)
     except InvalidDicomError as exc:
         raise NotDicomError(path, f"not a DICOM file ({exc})") from exc
     except (OSError, EOFError) as exc:
@@ -115,7 +118,7 @@ class DicomFile:
     path : str
         The file.
     header : pydicom.dataset.Dataset
-        The header (read without pixel data).
+        The header (large values such as pixel data not yet read).
     registry : DecoderRegistry
         Fallback decoders tried after pydicom's plugins.
     transfer_syntax_inferred : bool
@@ -141,7 +144,7 @@ class DicomFile:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], registry: DecoderRegistry | None = None) -> DicomFile:
-        """Parse the header of ``path`` (no pixel data is read)."""
+        """Parse the header of ``path`` (large values such as pixel data stay on disk)."""
         header, inferred = read_dataset(path, header_only=True)
         return cls(os.fspath(path), header, registry, inferred)
 
@@ -152,10 +155,7 @@ class DicomFile:
 
     @property
     def has_pixels(self) -> bool:
-        if self._full is not None:
-            return any(t in self._full for t in PIXEL_TAGS)
-        # stop_before_pixels drops the pixel element: decide from the Image Pixel module.
-        return "Rows" in self.header and "Columns" in self.header
+        return any(t in self.header for t in PIXEL_TAGS)
 
     @property
     def number_of_frames(self) -> int:
@@ -229,6 +229,12 @@ class DicomFile:
     def _decode(self, ds: Dataset, index: int) -> tuple[np.ndarray, str]:
         ts = self.transfer_syntax
         errors: list[str] = []
+        first = self.registry.preferred(ts, ds)
+        for fallback in first:
+            try:
+                return fallback.decode(self.path, index, ds), fallback.name
+            except Exception as exc:
+                errors.append(f"{fallback.name}: {_short(exc)}")
         plugins = plugin_order(ts)
         if not plugins and is_supported_by_pydicom(ts):
             try:
@@ -241,6 +247,8 @@ class DicomFile:
             except Exception as exc:
                 errors.append(f"{plugin}: {_short(exc)}")
         for fallback in self.registry.fallbacks:
+            if fallback in first:
+                continue
             try:
                 return fallback.decode(self.path, index, ds), fallback.name
             except Exception as exc:

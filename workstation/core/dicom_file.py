@@ -102,7 +102,9 @@ def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Da
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
         guessed = _infer_transfer_syntax(ds)
         if guessed is None:
-            raise DicomReadError(path, "no transfer syntax in the file meta and none can be inferred")
+            raise DicomReadError(
+                path, "no transfer syntax in the file meta and none can be inferred"
+            )
         if not hasattr(ds, "file_meta") or ds.file_meta is None:
             ds.file_meta = pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = guessed
@@ -143,7 +145,9 @@ class DicomFile:
         self.repairs: list[str] = []
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], registry: DecoderRegistry | None = None) -> DicomFile:
+    def open(
+        cls, path: str | os.PathLike[str], registry: DecoderRegistry | None = None
+    ) -> DicomFile:
         """Parse the header of ``path`` (large values such as pixel data stay on disk)."""
         header, inferred = read_dataset(path, header_only=True)
         return cls(os.fspath(path), header, registry, inferred)
@@ -286,7 +290,11 @@ def repair_pixel_module(ds: Dataset) -> list[str]:
             raw = ds["NumberOfFrames"].value
             elem = ds["PixelData"]
             frame_bytes = (
-                int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8
+                int(ds.Rows)
+                * int(ds.Columns)
+                * int(ds.SamplesPerPixel)
+                * int(ds.BitsAllocated)
+                // 8
             )
             if not elem.is_undefined_length and frame_bytes and len(elem.value) % frame_bytes == 0:
                 ds.NumberOfFrames = len(elem.value) // frame_bytes

@@ -34,3 +34,7 @@ class NoPixelDataError(DicomError):
 
 class DecodeError(DicomError):
     """No decoder could turn the pixel data into a frame."""
+
+
+class RenderError(DicomError):
+    """The frame decoded but an attribute needed to display it is unusable."""

@@ -71,7 +71,9 @@ def _raw_native_frame(ds: Dataset, frame_index: int) -> np.ndarray | None:
     return buf.reshape(rows, cols)
 
 
-def overlay_planes(ds: Dataset, frame_index: int, image_shape: tuple[int, int]) -> list[OverlayPlane]:
+def overlay_planes(
+    ds: Dataset, frame_index: int, image_shape: tuple[int, int]
+) -> list[OverlayPlane]:
     """The overlay planes that apply to a frame, placed on the image grid (Overlay Origin)."""
     planes: list[OverlayPlane] = []
     raw = None

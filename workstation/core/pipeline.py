@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import apply_color_lut
+from pydicom.uid import ExplicitVRLittleEndian
 
 from workstation.core.dicom_file import DicomFile
+from workstation.core.errors import DicomError, RenderError
 from workstation.core.modality_lut import ModalityTransform, modality_transform, padding_mask
 from workstation.core.overlays import OverlayPlane, burn_in, overlay_planes
 from workstation.core.voi import (
@@ -53,10 +55,39 @@ def is_inverted_by_file(ds: Dataset) -> bool:
     return shape == "INVERSE"
 
 
+_PALETTE_KEYWORDS = tuple(
+    f"{c}PaletteColorLookupTable{part}"
+    for c in ("Red", "Green", "Blue")
+    for part in ("Descriptor", "Data")
+) + tuple(f"Segmented{c}PaletteColorLookupTableData" for c in ("Red", "Green", "Blue"))
+
+
+def _palette_source(ds: Dataset) -> Dataset:
+    """The palette attributes in little-endian form.
+
+    pydicom's ``apply_color_lut`` reads OW LUT data as little endian whatever the transfer
+    syntax; in Explicit VR Big Endian files the words must be swapped first (DCMTK does).
+    """
+    if ds.file_meta.get("TransferSyntaxUID") != "1.2.840.10008.1.2.2":
+        return ds
+    out = Dataset()
+    out.file_meta = FileMetaDataset()
+    out.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    out.PhotometricInterpretation = ds.PhotometricInterpretation
+    for keyword in _PALETTE_KEYWORDS:
+        if keyword not in ds:
+            continue
+        value = ds[keyword].value
+        if keyword.endswith("Data") and isinstance(value, (bytes, bytearray)):
+            value = np.frombuffer(value, ">u2").astype("<u2").tobytes()
+        setattr(out, keyword, value)
+    return out
+
+
 def _color_to_rgb8(ds: Dataset, stored: np.ndarray) -> np.ndarray:
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(stored, ds)
+        rgb = apply_color_lut(stored, _palette_source(ds))
         desc = ds.get("RedPaletteColorLookupTableDescriptor")
         bits = int(desc[2]) if desc is not None else (16 if rgb.max() > 255 else 8)
         if bits > 8 or rgb.max() > 255:
@@ -82,6 +113,16 @@ class FrameRenderer:
     """
 
     def __init__(self, dicom_file: DicomFile, frame_index: int = 0) -> None:
+        try:
+            self._prepare(dicom_file, frame_index)
+        except (DicomError, IndexError):
+            raise
+        except Exception as exc:  # a damaged attribute deep in a LUT, say: name the file
+            raise RenderError(
+                dicom_file.path, f"cannot prepare frame {frame_index}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _prepare(self, dicom_file: DicomFile, frame_index: int) -> None:
         self.file = dicom_file
         self.frame_index = frame_index
         frame = dicom_file.frame(frame_index)

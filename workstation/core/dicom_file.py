@@ -73,6 +73,11 @@ def _infer_transfer_syntax(ds: Dataset) -> str | None:
     return None
 
 
+def _has_standard_elements(ds: Dataset) -> bool:
+    """True when a file without preamble holds identifying elements a DICOM object must have."""
+    return any(t.group in (0x0008, 0x0010, 0x0020, 0x0028) and t.element != 0 for t in ds.keys())
+
+
 def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Dataset, bool]:
     """Read a file with pydicom, tolerating a missing preamble or file meta.
 
@@ -97,7 +102,9 @@ def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Da
     except Exception as exc:  # pydicom raises many kinds on damaged headers
         raise DicomReadError(path, f"damaged DICOM header: {type(exc).__name__}: {exc}") from exc
     if len(ds) == 0:
-        raise NotDicomError(path, "not a DICOM file (no elements could be parsed)")
+        raise NotDicomError(path, "not a DICOM file (empty, or truncated before the first element)")
+    if getattr(ds, "preamble", None) is None and not _has_standard_elements(ds):
+        raise NotDicomError(path, "not a DICOM file (no preamble and no standard DICOM elements)")
     inferred = False
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
         guessed = _infer_transfer_syntax(ds)
@@ -249,7 +256,7 @@ class DicomFile:
             try:
                 return _single(pixel_array(ds, index=index, decoding_plugin=plugin)), plugin
             except Exception as exc:
-                errors.append(f"{plugin}: {_short(exc)}")
+                errors.append(f"{plugin}: {_short(exc).removeprefix(plugin + ': ')}")
         for fallback in self.registry.fallbacks:
             if fallback in first:
                 continue

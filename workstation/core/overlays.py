@@ -56,7 +56,7 @@ def _plane_bits(
 
 def _raw_native_frame(ds: Dataset, frame_index: int) -> np.ndarray | None:
     """The raw stored words of an uncompressed frame, high bits included (for embedded overlays)."""
-    elem = ds.get("PixelData")
+    elem = ds["PixelData"] if "PixelData" in ds else None
     if elem is None or elem.is_undefined_length:
         return None
     bits = int(ds.get("BitsAllocated", 16))

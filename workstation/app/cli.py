@@ -1,0 +1,131 @@
+"""The ``workstation`` command line: subcommands for headless jobs.
+
+``workstation info FILE`` and ``workstation render INPUT --out PNG`` exist so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workstation import __version__
+from workstation.app.services import Services
+from workstation.core.errors import DicomError
+
+log = logging.getLogger("workstation")
+
+
+def _print_report(report: dict[str, Any], indent: int = 0) -> None:
+    pad = "  " * indent
+    for key, value in report.items():
+        label = key.replace("_", " ")
+        if isinstance(value, dict):
+            print(f"{pad}{label}:")
+            _print_report(value, indent + 1)
+        elif isinstance(value, list):
+            print(f"{pad}{label}: " + (", ".join(str(v) for v in value) if value else "none"))
+        elif value not in ("", None):
+            print(f"{pad}{label}: {value}")
+
+
+def cmd_info(args: argparse.Namespace, services: Services) -> int:
+    report = services.describe(args.file)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_report(report)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace, services: Services) -> int:
+    window = tuple(args.window) if args.window else None
+    image = services.render_to_png(
+        args.input,
+        args.out,
+        frame=args.frame,
+        window=window,
+        voi_index=args.voi,
+        invert=args.invert,
+        overlays=not args.no_overlays,
+    )
+    what = image.voi.describe() if image.voi is not None else "colour"
+    print(
+        f"{args.out}: {image.pixels.shape[1]}x{image.pixels.shape[0]}, frame {args.frame}, "
+        f"{what}, decoder {image.decoder}{', inverted' if image.inverted else ''}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workstation", description="DICOM diagnostic viewing workstation"
+    )
+    parser.add_argument("--version", action="version", version=f"workstation {__version__}")
+    parser.add_argument(
+        "--home",
+        help="directory for the archive, settings and logs (default: $WORKSTATION_HOME or the "
+        "platform's data directory)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("info", help="key header fields and what the display pipeline will do")
+    p.add_argument("file", help="a DICOM file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("render", help="write the image the viewer shows for a frame, as PNG")
+    p.add_argument("input", help="a DICOM file")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--frame", type=int, default=0, help="0-based frame index (default 0)")
+    p.add_argument(
+        "--window",
+        nargs=2,
+        type=float,
+        metavar=("CENTER", "WIDTH"),
+        help="window in modality units",
+    )
+    p.add_argument("--voi", type=int, help="use the file's VOI number N (0-based; windows first)")
+    p.add_argument("--invert", action="store_true", help="invert the display")
+    p.add_argument("--no-overlays", action="store_true", help="do not draw overlay planes")
+    p.set_defaults(func=cmd_render)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        warnings.simplefilter("ignore")  # pydicom's per-element warnings; errors still surface
+    if args.command is None:
+        parser.print_help()
+        return 0
+    services = Services(home=Path(args.home) if args.home else _env_home())
+    try:
+        return args.func(args, services)
+    except DicomError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, IndexError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _env_home() -> Path | None:
+    home = os.environ.get("WORKSTATION_HOME")
+    return Path(home) if home else None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Composition root: builds the services the command line and the window use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workstation.codecs import default_registry
+from workstation.core.decoders import DecoderRegistry
+from workstation.core.dicom_file import DicomFile
+from workstation.core.file_report import describe
+from workstation.core.pipeline import RenderedImage, render_frame
+from workstation.core.png import write_png
+
+
+class Services:
+    """The wired application services.
+
+    Parameters
+    ----------
+    home : Path or None
+        Where the archive, settings and logs live (``--home`` / ``WORKSTATION_HOME``); ``None``
+        means the platform's data directory, resolved only when something needs it.
+    registry : DecoderRegistry or None
+        Fallback decoders; by default those of :mod:`workstation.codecs`.
+    """
+
+    def __init__(self, home: Path | None = None, registry: DecoderRegistry | None = None) -> None:
+        self._home = home
+        self.registry = registry or default_registry()
+
+    @property
+    def home(self) -> Path:
+        if self._home is None:
+            import platformdirs
+
+            self._home = Path(platformdirs.user_data_dir("workstation", appauthor=False))
+        return self._home
+
+    def open(self, path: str | Path) -> DicomFile:
+        return DicomFile.open(path, self.registry)
+
+    def describe(self, path: str | Path) -> dict[str, Any]:
+        f = self.open(path)
+        report = describe(f)
+        if f.has_pixels:
+            try:
+                f.frame(0)
+                report["decoded_by"] = f.last_decoder
+            except Exception as exc:  # reported, not raised: info must describe broken files too
+                report["decode_error"] = str(getattr(exc, "reason", exc))
+            if f.repairs:
+                report["repairs"] = list(f.repairs)
+        return report
+
+    def render_to_png(self, path: str | Path, out: str | Path, **options: Any) -> RenderedImage:
+        """Render a frame exactly as the viewer shows it (no annotations) and write a PNG."""
+        image = render_frame(self.open(path), options.pop("frame", 0), **options)
+        write_png(out, image.pixels)
+        return image

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+
+class _ForbidGui(importlib.abc.MetaPathFinder):
+    """Make Qt and VTK unimportable: proves the non-UI layers do not need them (DESIGN rule 1)."""
+
+    blocked = ("PySide6", "shiboken6", "vtk", "vtkmodules")
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.blocked:
+            raise ImportError(f"{fullname} is forbidden in the headless layer check")
+        return None
+
+
+if os.environ.get("WORKSTATION_FORBID_GUI") == "1":
+    sys.meta_path.insert(0, _ForbidGui())
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -77,3 +77,20 @@ def test_render_frame_out_of_range(corpus_dir, tmp_path, capsys):
         == 2
     )
     assert "out of range" in capsys.readouterr().err
+
+
+def test_sets_json_flags_tilt_and_uneven_spacing(corpus_dir, capsys):
+    assert main(["sets", str(corpus_dir / "ct_series"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (ct,) = out["display_sets"]
+    assert ct["frames"] == 28 and ct["orientation"] == "axial" and ct["geometry_ok"]
+    assert any("gantry tilt 18.5" in n for n in ct["notes"])
+    assert any("uneven spacing" in n for n in ct["notes"])
+
+
+def test_info_reports_geometry_and_calibration(corpus_dir, capsys):
+    path = corpus_dir / "ct_series/ge_hispeed_dual_tilt_variable_spacing/01.dcm"
+    assert main(["info", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["geometry"]["orientation"] == "axial"
+    assert report["calibration"]["source"] == "PixelSpacing"

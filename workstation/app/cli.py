@@ -1,6 +1,6 @@
 """The ``workstation`` command line: subcommands for headless jobs.
 
-``workstation info FILE`` and ``workstation render INPUT --out PNG`` exist so far.
+So far: ``info FILE``, ``sets PATH...`` and ``render INPUT --out PNG``.
 """
 
 from __future__ import annotations
@@ -63,6 +63,21 @@ def cmd_render(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+def cmd_sets(args: argparse.Namespace, services: Services) -> int:
+    sets, problems = services.display_sets(args.paths)
+    if args.json:
+        print(json.dumps({"display_sets": sets, "problems": problems}, indent=2, default=str))
+        return 0
+    for d in sets:
+        flag = "" if d["geometry_ok"] else f"  [no volume: {d['geometry_problem']}]"
+        print(f"{d['label']}  ({d['frames']} frames, {d['kind']}){flag}")
+        for note in d["notes"]:
+            print(f"    note: {note}")
+    for path, reason in problems:
+        print(f"skipped {path}: {reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workstation", description="DICOM diagnostic viewing workstation"
@@ -80,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a DICOM file")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("sets", help="group files into display sets (stacks) and list them")
+    p.add_argument("paths", nargs="+", help="files or folders (searched recursively)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_sets)
 
     p = sub.add_parser("render", help="write the image the viewer shows for a frame, as PNG")
     p.add_argument("input", help="a DICOM file")

@@ -8,6 +8,7 @@ from typing import Any
 from workstation.codecs import default_registry
 from workstation.core.decoders import DecoderRegistry
 from workstation.core.dicom_file import DicomFile
+from workstation.core.display_sets import build_display_sets, read_header_records
 from workstation.core.file_report import describe
 from workstation.core.pipeline import RenderedImage, render_frame
 from workstation.core.png import write_png
@@ -52,6 +53,31 @@ class Services:
             if f.repairs:
                 report["repairs"] = list(f.repairs)
         return report
+
+    def display_sets(self, paths: list[str]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """Display sets of the files under ``paths`` as JSON-ready dicts, and skipped files."""
+        records, problems = read_header_records(paths)
+        out = []
+        for d in build_display_sets(records):
+            out.append(
+                {
+                    "uid": d.uid,
+                    "label": d.label,
+                    "kind": d.kind,
+                    "modality": d.modality,
+                    "orientation": d.orientation,
+                    "localizer": d.is_localizer,
+                    "frames": len(d.frames),
+                    "notes": list(d.notes),
+                    "geometry_ok": d.geometry_ok,
+                    "geometry_problem": d.geometry_problem,
+                    "files": [
+                        f"{f.path}#{f.frame_index}" if f.frame_index is not None else f.path
+                        for f in d.frames
+                    ],
+                }
+            )
+        return out, problems
 
     def render_to_png(self, path: str | Path, out: str | Path, **options: Any) -> RenderedImage:
         """Render a frame exactly as the viewer shows it (no annotations) and write a PNG."""

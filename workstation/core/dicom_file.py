@@ -30,6 +30,7 @@ from workstation.core.errors import (
     DicomReadError,
     NoPixelDataError,
     NotDicomError,
+    TruncatedPixelDataError,
 )
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,23 @@ def _has_standard_elements(ds: Dataset) -> bool:
     return any(t.group in (0x0008, 0x0010, 0x0020, 0x0028) and t.element != 0 for t in ds.keys())
 
 
+def _raise_if_truncated_pixels(path: str) -> None:
+    """pydicom returns an empty dataset when a file ends inside encapsulated pixel data; tell that
+    apart from a non-DICOM file by reading the header alone."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except Exception:
+        return
+    if len(header) and (header.get("preamble") is not None or _has_standard_elements(header)):
+        size = os.path.getsize(path)
+        raise TruncatedPixelDataError(
+            path,
+            f"pixel data truncated: the file ({size} bytes) ends inside its encapsulated pixel "
+            "data, before the sequence delimiter",
+            header,
+        )
+
+
 def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Dataset, bool]:
     """Read a file with pydicom, tolerating a missing preamble or file meta.
 
@@ -87,6 +105,8 @@ def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Da
     ------
     NotDicomError
         When the file is not DICOM.
+    TruncatedPixelDataError
+        When the header is intact but the file ends inside the pixel data (carries the header).
     DicomReadError
         When the header cannot be parsed.
     """
@@ -102,6 +122,7 @@ def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Da
     except Exception as exc:  # pydicom raises many kinds on damaged headers
         raise DicomReadError(path, f"damaged DICOM header: {type(exc).__name__}: {exc}") from exc
     if len(ds) == 0:
+        _raise_if_truncated_pixels(path)
         raise NotDicomError(path, "not a DICOM file (empty, or truncated before the first element)")
     if getattr(ds, "preamble", None) is None and not _has_standard_elements(ds):
         raise NotDicomError(path, "not a DICOM file (no preamble and no standard DICOM elements)")
@@ -150,13 +171,24 @@ class DicomFile:
         self._last_decoder: str | None = None
         #: What was repaired in the header to decode it (reported by ``workstation info``).
         self.repairs: list[str] = []
+        #: Set when the file ends inside its pixel data.
+        self.truncated: TruncatedPixelDataError | None = None
 
     @classmethod
     def open(
         cls, path: str | os.PathLike[str], registry: DecoderRegistry | None = None
     ) -> DicomFile:
-        """Parse the header of ``path`` (large values such as pixel data stay on disk)."""
-        header, inferred = read_dataset(path, header_only=True)
+        """Parse the header of ``path`` (large values such as pixel data stay on disk).
+
+        A file whose pixel data is cut short still opens (its header is listed); decoding any
+        of its frames then raises :class:`TruncatedPixelDataError`.
+        """
+        try:
+            header, inferred = read_dataset(path, header_only=True)
+        except TruncatedPixelDataError as exc:
+            f = cls(os.fspath(path), exc.header, registry, False)
+            f.truncated = exc
+            return f
         return cls(os.fspath(path), header, registry, inferred)
 
     # --- header facts -------------------------------------------------------------------------
@@ -166,7 +198,7 @@ class DicomFile:
 
     @property
     def has_pixels(self) -> bool:
-        return any(t in self.header for t in PIXEL_TAGS)
+        return self.truncated is not None or any(t in self.header for t in PIXEL_TAGS)
 
     @property
     def number_of_frames(self) -> int:
@@ -197,6 +229,8 @@ class DicomFile:
     # --- pixels -----------------------------------------------------------------------------------
     def dataset(self) -> Dataset:
         """The whole dataset including pixel data (read once, then kept)."""
+        if self.truncated is not None:
+            raise self.truncated
         with self._lock:
             if self._full is None:
                 full, _ = read_dataset(self.path, header_only=False)

@@ -28,6 +28,18 @@ class DicomReadError(DicomError):
     """The header could not be parsed."""
 
 
+class TruncatedPixelDataError(DicomReadError):
+    """The header is intact but the file ends inside its pixel data.
+
+    ``header`` holds what could be read (everything before the pixel data), so the file can still
+    be listed and placed in its series; decoding it fails with this error's reason.
+    """
+
+    def __init__(self, path: str, reason: str, header: object) -> None:
+        super().__init__(path, reason)
+        self.header = header
+
+
 class NoPixelDataError(DicomError):
     """The object has no image pixels (SR, presentation state, ...)."""
 

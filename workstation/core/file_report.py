@@ -7,8 +7,10 @@ from typing import Any
 from pydicom import uid as _uid
 from pydicom.dataset import Dataset
 
+from workstation.core.calibration import calibration_for
 from workstation.core.decoders import plugin_order
 from workstation.core.dicom_file import DicomFile
+from workstation.core.geometry import classify_orientation, orientation_labels, plane_from_dataset
 from workstation.core.modality_lut import modality_transform
 from workstation.core.overlays import _groups as overlay_groups
 from workstation.core.pipeline import is_inverted_by_file
@@ -99,6 +101,23 @@ def describe(f: DicomFile) -> dict[str, Any]:
                 + (f"..{ds.PixelPaddingRangeLimit}" if "PixelPaddingRangeLimit" in ds else "")
                 + " kept out of the default window"
             )
+    plane = plane_from_dataset(ds, 0 if "PerFrameFunctionalGroupsSequence" in ds else None)
+    if plane is not None:
+        labels = orientation_labels(plane.row_dir, plane.col_dir)
+        report["geometry"] = {
+            "orientation": classify_orientation(plane.row_dir, plane.col_dir),
+            "edge_labels": f"left {labels['left']}, right {labels['right']}, "
+            f"top {labels['top']}, bottom {labels['bottom']}",
+            "position_along_normal_mm": round(plane.position_along_normal, 3),
+            "pixel_spacing_mm": [round(float(v), 6) for v in plane.spacing_rc],
+        }
+    cal = calibration_for(ds, 0)
+    report["calibration"] = {
+        "source": cal.source,
+        "row_mm": cal.row_mm,
+        "column_mm": cal.col_mm,
+        "detail": cal.detail,
+    }
     groups = overlay_groups(ds)
     if groups:
         pipeline["overlays"] = [f"{g:04X}" for g in groups]

@@ -7,6 +7,8 @@ level. :func:`frame_item` returns the first item of a functional-group macro for
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydicom.dataset import Dataset
 
 
@@ -26,9 +28,22 @@ def frame_item(ds: Dataset, frame_index: int | None, macro: str) -> Dataset | No
     return None
 
 
-def frame_value(ds: Dataset, frame_index: int | None, macro: str, keyword: str, default=None):
-    """``keyword`` from the frame's functional-group macro, else from the top level."""
-    item = frame_item(ds, frame_index, macro)
-    if item is not None and keyword in item:
-        return item.get(keyword)
-    return ds.get(keyword, default)
+def frame_attribute(ds: Dataset, frame_index: int | None, macro: str, keyword: str) -> Any:
+    """``keyword`` from a frame's functional-group ``macro``, else from the top level, else None.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+    frame_index : int or None
+        0-based frame; None means frame 0 for enhanced objects.
+    macro : str
+        Functional-group sequence keyword, e.g. ``"PixelMeasuresSequence"``.
+    keyword : str
+        Attribute inside the macro item (and at the top level for classic objects).
+    """
+    if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
+        item = frame_item(ds, 0 if frame_index is None else frame_index, macro)
+        if item is not None and keyword in item and item[keyword].value is not None:
+            return item[keyword].value
+    elem = ds.get(keyword)
+    return elem if elem not in ("", None) else None

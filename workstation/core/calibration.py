@@ -94,6 +94,19 @@ def _uncalibrated(why: str) -> Calibration:
     return Calibration(None, None, SOURCE_NONE, f"{why}; measurements are in pixels")
 
 
+def _scanned(ds: Dataset) -> Calibration | None:
+    """Calibration of a digitised film from Nominal Scanned Pixel Spacing, if present."""
+    scanned = _pair(ds.get("NominalScannedPixelSpacing"))
+    if scanned is None:
+        return None
+    return Calibration(
+        scanned[0],
+        scanned[1],
+        SOURCE_SCANNED,
+        f"Nominal Scanned Pixel Spacing {_fmt(scanned)} of the digitised film",
+    )
+
+
 def _projection(ds: Dataset, frame_index: int | None) -> Calibration:
     ps = _pair(frame_attribute(ds, frame_index, "PixelMeasuresSequence", "PixelSpacing"))
     ips = _pair(ds.get("ImagerPixelSpacing")) or _pair(
@@ -133,14 +146,9 @@ def _projection(ds: Dataset, frame_index: int | None) -> Calibration:
             f"Imager Pixel Spacing {_fmt(ips)} at the detector; not corrected for geometric "
             "magnification, so distances in the patient are overstated",
         )
-    scanned = _pair(ds.get("NominalScannedPixelSpacing"))
+    scanned = _scanned(ds)
     if scanned is not None:
-        return Calibration(
-            scanned[0],
-            scanned[1],
-            SOURCE_SCANNED,
-            f"Nominal Scanned Pixel Spacing {_fmt(scanned)} of the digitised film",
-        )
+        return scanned
     return _uncalibrated("no Pixel Spacing or Imager Pixel Spacing")
 
 
@@ -233,14 +241,9 @@ def calibration_for(
         return Calibration(
             ps[0], ps[1], SOURCE_PIXEL_SPACING, f"{where} {_fmt(ps)} in the patient plane"
         )
-    scanned = _pair(ds.get("NominalScannedPixelSpacing"))
+    scanned = _scanned(ds)
     if scanned is not None:
-        return Calibration(
-            scanned[0],
-            scanned[1],
-            SOURCE_SCANNED,
-            f"Nominal Scanned Pixel Spacing {_fmt(scanned)} of the digitised film",
-        )
+        return scanned
     if modality == "US":
         return _uncalibrated("ultrasound image without calibrated regions")
     return _uncalibrated("no Pixel Spacing")

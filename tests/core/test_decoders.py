@@ -12,6 +12,7 @@ from corpus import CORPUS_DIR, manifest_rows
 from dcmtk import have
 
 from workstation.codecs import default_registry
+from workstation.codecs.simpleitk_decoder import SimpleITKDecoder
 from workstation.core.decoders import plugin_order
 from workstation.core.dicom_file import DicomFile
 
@@ -52,9 +53,12 @@ def test_every_transfer_syntax_in_the_corpus_decodes(corpus_dir):
     assert expected <= set(by_syntax), expected - set(by_syntax)
     assert set(by_syntax["JPEG-LS Lossless Image Compression"]) == {"pyjpegls"}
     assert set(by_syntax["RLE Lossless"]) == {"pylibjpeg"}
-    assert by_syntax["JPEG Spectral Selection, Non-Hierarchical (Process 6 and 8)"] == [
-        "simpleitk-gdcm"
-    ]
+    spectral = "JPEG Spectral Selection, Non-Hierarchical (Process 6 and 8)"
+    assert by_syntax[spectral] == ["libjpeg-turbo"]
+    lossless = (
+        "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])"
+    )
+    assert "libjpeg-turbo" in by_syntax[lossless]
 
 
 def test_plugin_order_prefers_the_fastest_measured():
@@ -90,11 +94,15 @@ def test_bad_number_of_frames_is_repaired_from_the_pixel_length(corpus_dir):
         "pylibjpeg_data/JPEGExtended/JPEGExtended_1s_1f_u_16_12.dcm",
     ],
 )
-def test_fallback_decodes_like_dcmtk(corpus_dir, tmp_path, name):
+def test_jpeg_that_pydicom_refuses_decodes_like_dcmtk(corpus_dir, tmp_path, name):
+    """libjpeg-turbo (chosen) and SimpleITK (last resort) both reproduce dcmdjpeg exactly."""
     path = corpus_dir / "transfer_syntax" / name
-    frame = DicomFile.open(path, default_registry()).frame(0)
-    assert frame.decoder == "simpleitk-gdcm"
+    f = DicomFile.open(path, default_registry())
+    frame = f.frame(0)
+    assert frame.decoder == "libjpeg-turbo"
     out = tmp_path / "d.dcm"
     subprocess.run(["dcmdjpeg", str(path), str(out)], check=True, capture_output=True)
-    ref = pydicom.dcmread(out).pixel_array
-    assert np.array_equal(frame.stored.astype(np.int64), ref.astype(np.int64))
+    ref = pydicom.dcmread(out).pixel_array.astype(np.int64)
+    assert np.array_equal(frame.stored.astype(np.int64), ref)
+    last_resort = SimpleITKDecoder().decode(str(path), 0, f.dataset())
+    assert np.array_equal(last_resort.astype(np.int64), ref)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class AddStatus(str, Enum):
+class AddStatus(StrEnum):
     """What happened to one instance offered to the archive."""
 
     IMPORTED = "imported"  # new: stored and indexed

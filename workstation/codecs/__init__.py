@@ -7,6 +7,7 @@ from workstation.core.decoders import DecoderRegistry
 
 def default_registry() -> DecoderRegistry:
     """The fallback decoders this installation has, in the order they are tried."""
+    from workstation.codecs.libjpeg_turbo_decoder import LibjpegTurboDecoder
     from workstation.codecs.simpleitk_decoder import SimpleITKDecoder
 
-    return DecoderRegistry(fallbacks=(SimpleITKDecoder(),))
+    return DecoderRegistry(fallbacks=(LibjpegTurboDecoder(), SimpleITKDecoder()))

@@ -1,7 +1,7 @@
-"""SimpleITK (GDCM) as a fallback decoder for what pydicom's plugins cannot decode.
+"""SimpleITK (GDCM) as the last-resort decoder, after pydicom's plugins and libjpeg-turbo.
 
 GDCM inside SimpleITK decodes JPEG processes 2/4 with 12-bit samples, 6/8 and 10/12, which
-pylibjpeg and python-gdcm refuse. SimpleITK applies the rescale itself, so the stored values are
+pylibjpeg and python-gdcm refuse (libjpeg-turbo decodes them too, and is tried first). SimpleITK applies the rescale itself, so the stored values are
 recovered by undoing it.
 """
 
@@ -16,13 +16,8 @@ class SimpleITKDecoder:
     name = "simpleitk-gdcm"
 
     def preferred_for(self, transfer_syntax: str, ds: object) -> bool:
-        """12-bit JPEG extended: IJG's 12-bit decoder inside GDCM matches DCMTK bit for bit
-        where pylibjpeg differs by +-1 in up to 4% of pixels (measured on the corpus)."""
-        return (
-            transfer_syntax == "1.2.840.10008.1.2.4.51"
-            and int(getattr(ds, "BitsStored", 8) or 8) > 8
-            and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1
-        )
+        """Never first: it decodes the whole file, so it is the last resort."""
+        return False
 
     def decode(self, path: str, frame_index: int, ds: object) -> np.ndarray:
         import SimpleITK as sitk

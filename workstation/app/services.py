@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workstation.codecs import default_registry
 from workstation.core.decoders import DecoderRegistry
@@ -12,6 +12,9 @@ from workstation.core.display_sets import build_display_sets, read_header_record
 from workstation.core.file_report import describe
 from workstation.core.pipeline import RenderedImage, render_frame
 from workstation.core.png import write_png
+
+if TYPE_CHECKING:
+    from workstation.archive.archive import Archive
 
 
 class Services:
@@ -37,6 +40,17 @@ class Services:
 
             self._home = Path(platformdirs.user_data_dir("workstation", appauthor=False))
         return self._home
+
+    @property
+    def archive(self) -> Archive:
+        """The local archive under ``home / "archive"``, opened on first use (close it when done:
+        a clean close spares the next start a reconciliation walk)."""
+        archive = getattr(self, "_archive", None)
+        if archive is None:
+            from workstation.archive.archive import Archive
+
+            archive = self._archive = Archive(self.home / "archive")
+        return archive
 
     def open(self, path: str | Path) -> DicomFile:
         return DicomFile.open(path, self.registry)

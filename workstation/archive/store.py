@@ -1,0 +1,231 @@
+"""The managed file store: where files live, and the first half of every write.
+
+Layout under the archive root::
+
+    index.sqlite                    the index (see index.py)
+    store/STUDY/SERIES/SOP.dcm      one file per instance, named by validated UIDs only
+    conflicts/SOP/HASH16.dcm        same SOP Instance UID, different content: kept aside
+    tmp/*.part                      files being written (removed at start-up)
+    quarantine/STAMP/...            files found in the store that could not be re-indexed
+
+No patient data ever appears in a path: only UIDs that passed :func:`validate_uid` (digits and
+dots), and hex digests.
+
+Durability, in order (the crash test in tests/archive checks the consequences):
+
+1. ``prepare_*`` (run in worker processes or threads) reads the header, hashes the data set and,
+   unless the index already holds that content, writes the bytes to ``tmp/`` (no fsync yet).
+2. The archive's ``commit`` fsyncs the batch's temp files -- concurrently, from a pool of
+   threads, so the disk sees one deep queue and ext4 folds them into few journal commits --
+   then renames each to its final place, fsyncs every directory that gained an entry (and the
+   parents of directories it created), and only then commits the batch's rows in one SQLite
+   transaction (``synchronous=FULL``: the WAL is fsynced before COMMIT returns).
+3. Only after that commit returns is any file of the batch reported as imported.
+
+So a committed row always names a complete, durable file. A crash before step 2 leaves temp
+files, removed at start-up; a crash between the renames and the commit leaves complete files
+without rows, which reconciliation re-indexes (they were never reported, and they are valid).
+Batching amortizes the costly parts: one directory fsync per series and one WAL fsync per batch
+instead of per file. Measured here (ext4 on a virtual disk, 512 KB files): fsync one file at a
+time costs 2-4 ms each; 64 at once from 16 threads about 0.4 ms each.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from workstation.archive.attributes import InstanceRecord, content_hash, record_from_dataset
+from workstation.archive.errors import NotAnInstanceError
+from workstation.archive.index import connect
+from workstation.core.dicom_file import read_dataset
+from workstation.core.errors import DicomError
+
+INDEX_NAME = "index.sqlite"
+STORE_DIR = "store"
+CONFLICT_DIR = "conflicts"
+TMP_DIR = "tmp"
+QUARANTINE_DIR = "quarantine"
+
+# A read connection per worker thread or process, for the "already stored?" check.
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One file made ready for the index commit (frozen: it crosses threads and processes).
+
+    Attributes
+    ----------
+    source : str
+        Where it came from (a path, a zip member, ``c-store from AE@host``).
+    record : InstanceRecord or None
+        None when the file was rejected.
+    digest : str
+        Content hash (see :func:`~workstation.archive.attributes.content_hash`).
+    size : int
+        File size in bytes.
+    tmp_path : str
+        The fsynced temp copy, or empty when nothing was written (rejected, or the index held
+        the same content when it was checked).
+    reason : str
+        Why it was rejected; empty otherwise.
+    write_failed : bool
+        True when the rejection is a failure to write the store (disk full, permissions).
+    """
+
+    source: str
+    record: InstanceRecord | None = None
+    digest: str = ""
+    size: int = 0
+    tmp_path: str = ""
+    reason: str = ""
+    write_failed: bool = False
+
+
+def instance_rel_path(rec: InstanceRecord) -> str:
+    """``store/STUDY/SERIES/SOP.dcm`` (relative to the archive root, ``/`` separated)."""
+    return f"{STORE_DIR}/{rec.study_uid}/{rec.series_uid}/{rec.sop_uid}.dcm"
+
+
+def conflict_rel_path(rec: InstanceRecord, digest: str) -> str:
+    return f"{CONFLICT_DIR}/{rec.sop_uid}/{digest[:16]}.dcm"
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a directory's entries (new or renamed files) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_temp(root: Path, data: bytes | memoryview) -> str:
+    """Write ``data`` to a new file under ``root/tmp`` and return its path (not yet fsynced:
+    the commit does that for the whole batch)."""
+    path = os.path.join(root, TMP_DIR, f"{uuid.uuid4().hex}.part")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
+    os.close(fd)
+    return path
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _already_held(root: Path, sop_uid: str, digest: str) -> bool:
+    """True when the index holds this content for ``sop_uid``, as instance or kept conflict."""
+    db = Path(root) / INDEX_NAME
+    try:
+        inode = os.stat(db).st_ino
+    except OSError:
+        return False
+    # Keyed by process (a forked worker must not use its parent's connection) and inode (an
+    # archive deleted and created again at the same path is another database).
+    key = f"{os.getpid()}:{inode}:{os.fspath(root)}"
+    conns: dict[str, sqlite3.Connection] = _local.__dict__.setdefault("conns", {})
+    conn = conns.get(key)
+    if conn is None:
+        conn = connect(db)
+        conn.execute("PRAGMA query_only = 1")
+        conns[key] = conn
+    row = conn.execute(
+        "SELECT 1 FROM instance WHERE sop_uid = ? AND content_hash = ? UNION ALL "
+        "SELECT 1 FROM conflict WHERE sop_uid = ? AND content_hash = ? LIMIT 1",
+        (sop_uid, digest, sop_uid, digest),
+    ).fetchone()
+    return row is not None
+
+
+def _reject(source: str, reason: str, *, write_failed: bool = False) -> Prepared:
+    return Prepared(source=source, reason=reason, write_failed=write_failed)
+
+
+def read_record(path: str, source: str) -> InstanceRecord | Prepared:
+    try:
+        ds, _ = read_dataset(path, header_only=True)
+        return record_from_dataset(ds)
+    except DicomError as exc:  # NotDicom, DicomRead, TruncatedPixelData: the reader's reason
+        return _reject(source, exc.reason)
+    except NotAnInstanceError as exc:
+        return _reject(source, str(exc))
+    except Exception as exc:  # a header pydicom parses but we cannot index: reported, skipped
+        return _reject(source, f"unreadable header: {type(exc).__name__}: {exc}")
+
+
+def prepare_file(path: str, root: str, source: str = "") -> Prepared:
+    """Read, identify, hash and (unless already stored) copy one file to ``root/tmp``.
+
+    Runs in worker threads or processes; touches the index read-only. Never raises for a bad
+    file: the reason is in the returned :class:`Prepared`.
+    """
+    source = source or path
+    rec = read_record(path, source)
+    if isinstance(rec, Prepared):
+        return rec
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return _reject(source, f"cannot read the file: {exc.strerror or exc}")
+    digest = content_hash(data)
+    if _already_held(Path(root), rec.sop_uid, digest):
+        return Prepared(source=source, record=rec, digest=digest, size=len(data))
+    try:
+        tmp = write_temp(Path(root), data)
+    except OSError as exc:
+        return _reject(source, f"store write failed: {exc}", write_failed=True)
+    return Prepared(source=source, record=rec, digest=digest, size=len(data), tmp_path=tmp)
+
+
+def prepare_bytes(data: bytes, source: str, root: str) -> Prepared:
+    """Like :func:`prepare_file` for a complete Part 10 file held in memory (kept byte-for-byte).
+
+    The bytes go to ``root/tmp`` first (the header is parsed from there), so a received
+    instance is on disk before it is examined.
+    """
+    try:
+        tmp = write_temp(Path(root), data)
+    except OSError as exc:
+        return _reject(source, f"store write failed: {exc}", write_failed=True)
+    rec = read_record(tmp, source)
+    if isinstance(rec, Prepared):
+        _unlink_quietly(tmp)
+        return Prepared(source=source, reason=rec.reason.replace(tmp, source))
+    digest = content_hash(data)
+    if _already_held(Path(root), rec.sop_uid, digest):
+        _unlink_quietly(tmp)
+        tmp = ""
+    return Prepared(source=source, record=rec, digest=digest, size=len(data), tmp_path=tmp)
+
+
+def fsync_file(path: str) -> None:
+    """fsync one file by path (a temp file written by another process)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def discard(prepared: Prepared) -> None:
+    """Remove the temp copy of a prepared file that will not be committed."""
+    if prepared.tmp_path:
+        _unlink_quietly(prepared.tmp_path)

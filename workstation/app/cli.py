@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation import __version__
+from workstation.app import cli_archive, cli_network
 from workstation.app.services import Services
 from workstation.core.errors import DicomError
 
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", action="store_true", help="invert the display")
     p.add_argument("--no-overlays", action="store_true", help="do not draw overlay planes")
     p.set_defaults(func=cmd_render)
+    cli_network.register(sub)
+    cli_archive.register(sub)
     return parser
 
 

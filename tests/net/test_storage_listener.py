@@ -1,0 +1,333 @@
+"""The storage listener against a real pynetdicom peer, in-process, on loopback.
+
+The store callbacks are real functions that keep what they receive in memory (or a real archive
+in a temporary directory); nothing of pynetdicom is mocked.
+"""
+
+from __future__ import annotations
+
+import errno
+import queue
+import socket
+import sqlite3
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+from pynetdicom.dsutils import encode
+from pynetdicom.sop_class import Verification
+
+from workstation.app.listener import (
+    ArchiveReceiver,
+    ListenerSettings,
+    ReceivedBatch,
+    status_for,
+)
+from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
+from workstation.net.listener_events import AssociationReport, ListenerEvent, ReceivedInstance
+from workstation.net.storage_scp import StorageListener
+from workstation.net.tcp import nodelay_handlers
+
+SCU_AE = "TESTSCU"
+TIMEOUT = 30.0  # generous: a loaded 2-core CI machine, never reached when things work
+
+
+def dataset_bytes(part10: bytes) -> bytes:
+    """The data set of a Part 10 file: what follows the File Meta Information group."""
+    assert part10[128:132] == b"DICM"
+    (group_length,) = struct.unpack("<I", part10[140:144])
+    return part10[144 + group_length :]
+
+
+def ct_dataset(study: str | None = None, with_study: bool = True) -> Dataset:
+    """A small, valid CT instance (8x8 pixels) in Explicit VR Little Endian."""
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    if with_study:
+        ds.StudyInstanceUID = study or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID = "NET-TEST"
+    ds.PatientName = "Listener^Test"
+    ds.Modality = "CT"
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(range(128))
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+class Recorder:
+    """A store callback that keeps the files in memory and answers a chosen status."""
+
+    def __init__(self, answer: Callable[[bytes], int] | None = None) -> None:
+        self.files: list[tuple[bytes, str, str]] = []
+        self.answer = answer or (lambda data: 0x0000)
+        self.lock = threading.Lock()
+
+    def __call__(self, data: bytes, calling_ae: str, peer: str) -> int:
+        with self.lock:
+            self.files.append((data, calling_ae, peer))
+        return self.answer(data)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., StorageListener]]:
+    started: list[StorageListener] = []
+
+    def start(callback: Callable[[bytes, str, str], int], **kw: object) -> StorageListener:
+        kw.setdefault("allowed_calling_aes", [SCU_AE])
+        listener = StorageListener("LISTENER", 0, callback, bind_address="127.0.0.1", **kw)
+        listener.start()
+        started.append(listener)
+        return listener
+
+    yield start
+    for listener in started:
+        listener.stop(grace=1.0)
+
+
+def associate(listener: StorageListener, calling: str = SCU_AE, contexts=None):
+    ae = AE(ae_title=calling)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
+    for uid, syntaxes in contexts or [(CTImageStorage, [ExplicitVRLittleEndian])]:
+        ae.add_requested_context(uid, syntaxes)
+    host, port = listener.address
+    return ae.associate(host, port, ae_title="LISTENER", evt_handlers=nodelay_handlers())
+
+
+def store(listener: StorageListener, *datasets: Dataset | str, calling: str = SCU_AE) -> list[int]:
+    """Send in one association; the statuses answered."""
+    contexts = []
+    for d in datasets:
+        ds = pydicom.dcmread(d, stop_before_pixels=True) if isinstance(d, str) else d
+        contexts.append((ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID]))
+    assoc = associate(listener, calling, contexts)
+    assert assoc.is_established
+    try:
+        return [status_of(assoc.send_c_store(d)) for d in datasets]
+    finally:
+        assoc.release()
+
+
+# --- the network side, with an in-memory callback ---------------------------------------------
+def test_store_hands_over_the_data_set_as_received(serve) -> None:
+    rec = Recorder()
+    listener = serve(rec)
+    ds = ct_dataset()
+    rle = get_testdata_file("MR_small_RLE.dcm")  # compressed: must arrive still compressed
+    assert store(listener, ds, rle) == [0x0000, 0x0000]
+
+    (first, calling, peer), (second, _, _) = rec.files
+    assert calling == SCU_AE and peer.startswith("127.0.0.1:")
+    meta = pydicom.dcmread(pydicom.filebase.DicomBytesIO(first), stop_before_pixels=True).file_meta
+    assert meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert meta.SourceApplicationEntityTitle == SCU_AE
+    assert dataset_bytes(first) == encode(ds, False, True)
+
+    original = Path(rle).read_bytes()
+    received = pydicom.dcmread(pydicom.filebase.DicomBytesIO(second))
+    assert received.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"  # RLE Lossless
+    assert dataset_bytes(second) == dataset_bytes(original)  # byte for byte, never re-encoded
+
+
+def test_status_mapping_of_the_callback(serve) -> None:
+    def answer(data: bytes) -> int:
+        marker = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)).PatientID
+        if marker == "ENOSPC":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        if marker == "ARCHIVE":
+            raise ArchiveWriteError("store/...: write failed")
+        if marker == "BUG":
+            raise RuntimeError("a bug in the callback")
+        if marker == "GARBAGE":
+            return "not a status"  # type: ignore[return-value]
+        return {"C000": 0xC000, "OK": 0x0000}[marker]
+
+    listener = serve(Recorder(answer))
+    sent = []
+    for marker in ("OK", "ENOSPC", "ARCHIVE", "C000", "BUG", "GARBAGE"):
+        ds = ct_dataset()
+        ds.PatientID = marker
+        sent.append(ds)
+    assert store(listener, *sent) == [0x0000, 0xA700, 0xA700, 0xC000, 0x0110, 0x0110]
+
+
+def test_unknown_calling_ae_is_rejected(serve) -> None:
+    events: queue.Queue[ListenerEvent] = queue.Queue()
+    rec = Recorder()
+    listener = serve(rec)
+    listener.add_observer(events.put)
+    assoc = associate(listener, calling="STRANGER")
+    assert assoc.is_rejected
+    rj = assoc.acceptor.primitive
+    assert (rj.result, rj.result_source, rj.diagnostic) == (0x01, 0x01, 0x03)  # calling AE unknown
+    assert rec.files == []
+    (report,) = take(events, AssociationReport)
+    assert report.outcome == "rejected" and "STRANGER" in report.reason
+
+
+def test_accept_any_must_be_explicit(serve) -> None:
+    with pytest.raises(ValueError, match="no calling AE title is allowed"):
+        StorageListener("LISTENER", 0, Recorder())
+    with pytest.raises(ValueError, match="not a valid AE title"):
+        StorageListener("A" * 17, 0, Recorder(), accept_any=True)
+    listener = serve(Recorder(), allowed_calling_aes=(), accept_any=True)
+    assert store(listener, ct_dataset(), calling="ANYBODY") == [0x0000]
+
+
+def test_echo_nodelay_and_events(serve) -> None:
+    events: queue.Queue[ListenerEvent] = queue.Queue()
+    listener = serve(Recorder(lambda data: 0xA700 if b"FAIL" in data else 0x0000))
+    listener.add_observer(events.put)
+    assoc = associate(listener, contexts=[(Verification, None), (CTImageStorage, None)])
+    assert assoc.is_established
+    # TCP_NODELAY on both ends (tcp.py on ours through nodelay_handlers, the listener on its own)
+    ours = assoc.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    (server_assoc,) = listener._server.active_associations  # noqa: SLF001 - a look inside
+    theirs = server_assoc.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    assert ours and theirs
+    assert status_of(assoc.send_c_echo()) == 0x0000
+    ok, failing = ct_dataset(), ct_dataset()
+    failing.PatientID = "FAIL"
+    assert [status_of(assoc.send_c_store(d)) for d in (ok, failing)] == [0x0000, 0xA700]
+    assoc.release()
+    *received, report = take(events, AssociationReport)
+    assert all(isinstance(r, ReceivedInstance) for r in received)
+    assert [(r.sop_instance_uid, r.ok) for r in received] == [
+        (ok.SOPInstanceUID, True),
+        (failing.SOPInstanceUID, False),
+    ]
+    assert (report.outcome, report.received, report.failed) == ("released", 1, 1)
+    assert report.size == received[0].size
+
+
+def test_serve_forever_returns_on_request_stop() -> None:
+    listener = StorageListener("LISTENER", 0, Recorder(), bind_address="127.0.0.1", accept_any=True)
+    listener.start()  # bound before serve_forever (which then only waits)
+    port = listener.address[1]
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    listener.request_stop()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive() and not listener.running
+    with socket.socket() as s:  # the port is free again
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_stop_is_prompt_with_a_silent_connection_and_can_return_at_once() -> None:
+    """A TCP probe that never sends A-ASSOCIATE must not hold the stop for the grace period."""
+    listener = StorageListener("LISTENER", 0, Recorder(), bind_address="127.0.0.1", accept_any=True)
+    listener.start()
+    port = listener.address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as probe:
+        assert probe.getpeername()[1] == port
+        started = time.monotonic()
+        thread = listener.stop(grace=30.0, wait=False)
+        assert time.monotonic() - started < 0.5 and thread is not None  # the GUI thread's case
+        thread.join(TIMEOUT)
+        assert not thread.is_alive() and time.monotonic() - started < 5.0
+    assert not listener.running
+
+
+# --- joined to the archive ---------------------------------------------------------------------
+class MemorySink:
+    """An in-memory archive: answers from a script of outcomes."""
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+
+    def add_bytes(self, data: bytes, source: str) -> AddResult:
+        self.sources.append(source)
+        ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data), stop_before_pixels=True)
+        status = AddStatus(ds.PatientID)
+        if ds.get("PatientName") == "Disk^Full":
+            raise ArchiveWriteError(f"{source}: [Errno 28] No space left on device")
+        if ds.get("PatientName") == "Index^Full":
+            raise sqlite3.OperationalError("database or disk is full")
+        return AddResult(status, source, ds.SOPInstanceUID, ds.get("StudyInstanceUID", ""))
+
+
+def test_status_for_every_archive_outcome() -> None:
+    assert [status_for(AddResult(s, "x")) for s in AddStatus] == [0, 0, 0, 0xC000]
+
+
+def test_receiver_maps_archive_outcomes_and_sums_up_by_study() -> None:
+    batches: queue.Queue[ReceivedBatch] = queue.Queue()
+    sink = MemorySink()
+    settings = ListenerSettings("LISTENER", 0, "127.0.0.1", (SCU_AE,))
+    receiver = ArchiveReceiver(sink, settings, on_batch=batches.put)
+    receiver.start()
+    try:
+        study = generate_uid()
+        sent = []
+        for outcome in ("imported", "imported", "duplicate", "conflict", "rejected", "imported"):
+            ds = ct_dataset(study)
+            ds.PatientID = outcome
+            sent.append(ds)
+        sent.append(ct_dataset(study))
+        sent[-1].PatientID = "imported"
+        sent[-2].PatientName, sent[-1].PatientName = "Disk^Full", "Index^Full"
+        assert store(receiver.listener, *sent) == [0, 0, 0, 0, 0xC000, 0xA700, 0xA700]
+        batch = batches.get(timeout=TIMEOUT)
+    finally:
+        receiver.stop()
+    assert all(s.startswith(f"c-store from {SCU_AE}@127.0.0.1:") for s in sink.sources)
+    assert batch.outcome == "released" and batch.stored == 4
+    assert [(t.study_instance_uid, t.imported, t.duplicate, t.conflict) for t in batch.studies] == [
+        (study, 2, 1, 1)
+    ]
+    assert (batch.rejected, batch.write_failed) == (1, 2)
+
+
+def test_real_archive_write_failure_answers_out_of_resources(tmp_path: Path) -> None:
+    archive_mod = pytest.importorskip("workstation.archive.archive")
+    archive = archive_mod.Archive(tmp_path / "archive")
+    receiver = ArchiveReceiver(archive, ListenerSettings("LISTENER", 0, "127.0.0.1", (SCU_AE,)))
+    receiver.start()
+    try:
+        good, no_study = ct_dataset(), ct_dataset(with_study=False)
+        assert store(receiver.listener, good, no_study) == [0x0000, 0xC000]
+        # The store's temp area becomes a file: every write now fails (ENOTDIR), as it would on
+        # a full or read-only disk, and even root cannot write through it.
+        tmp_dir = tmp_path / "archive" / "tmp"
+        tmp_dir.rmdir()
+        tmp_dir.write_bytes(b"")
+        failing = ct_dataset()
+        assert store(receiver.listener, failing) == [0xA700]
+    finally:
+        receiver.stop()
+    stored = sorted(p.name for p in (tmp_path / "archive" / "store").rglob("*.dcm"))
+    assert stored == [f"{good.SOPInstanceUID}.dcm"]  # nothing partial, nothing of the failures
+    rows = archive.find("IMAGE", {"SOPInstanceUID": ""})
+    assert [r["SOPInstanceUID"] for r in rows] == [good.SOPInstanceUID]
+    archive.close()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def status_of(response: Dataset) -> int:
+    """The Status of a DIMSE response; pynetdicom gives an empty Dataset when none came."""
+    assert "Status" in response, f"no response within the DIMSE timeout ({TIMEOUT} s)"
+    return int(response.Status)
+
+
+def take(events: queue.Queue, until: type, timeout: float = TIMEOUT) -> list:
+    """Events from the queue up to and including the first of type ``until``."""
+    taken = []
+    while not taken or not isinstance(taken[-1], until):
+        taken.append(events.get(timeout=timeout))  # queue.Empty after ``timeout``: a failure
+    return taken

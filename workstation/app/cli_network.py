@@ -1,0 +1,193 @@
+"""Network subcommands of the command line: ``workstation listen``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when the command runs: pynetdicom stays out of the CLI's start-up
+    from workstation.app.listener import ReceivedBatch
+    from workstation.app.services import Services
+
+DEFAULT_AE_TITLE = "WORKSTATION"  # the defaults of ListenerSettings
+DEFAULT_PORT = 11112
+
+
+def register(subparsers: Any) -> None:
+    """Add the network subcommands to the ``workstation`` parser's subparsers."""
+    p = subparsers.add_parser(
+        "listen",
+        help="receive images (C-STORE) into the archive until Ctrl-C",
+        description="Run the storage listener (Storage SCP and Verification SCP) headless; "
+        "received instances go into the archive under --home.",
+    )
+    p.add_argument("--aet", default=DEFAULT_AE_TITLE, help="our AE title (default %(default)s)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default %(default)s)")
+    p.add_argument("--bind", default="", help="address to listen on (default: all interfaces)")
+    p.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="AE",
+        help="accept this calling AE title (repeatable)",
+    )
+    p.add_argument(
+        "--accept-any", action="store_true", help="accept any calling AE title (explicit opt-in)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.set_defaults(func=cmd_listen)
+
+
+class _Totals:
+    """Running totals for the final summary (updated from association threads)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.associations = 0
+        self.rejected_associations = 0
+        self.stored = 0
+        self.imported = 0
+        self.not_understood = 0
+        self.write_failed = 0
+        self.size = 0
+        self.studies: set[str] = set()
+
+    def add(self, batch: ReceivedBatch) -> None:
+        with self.lock:
+            if batch.outcome == "rejected":
+                self.rejected_associations += 1
+                return
+            self.associations += 1
+            self.stored += batch.stored
+            self.imported += sum(s.imported for s in batch.studies)
+            self.not_understood += batch.rejected
+            self.write_failed += batch.write_failed
+            self.size += batch.size
+            self.studies.update(s.study_instance_uid for s in batch.studies)
+
+    def as_dict(self, seconds: float) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "event": "summary",
+                "associations": self.associations,
+                "rejected_associations": self.rejected_associations,
+                "instances_stored": self.stored,
+                "instances_new": self.imported,
+                "not_understood": self.not_understood,
+                "write_failed": self.write_failed,
+                "studies": len(self.studies),
+                "bytes": self.size,
+                "seconds": round(seconds, 3),
+            }
+
+
+def _batch_dict(batch: ReceivedBatch) -> dict[str, Any]:
+    return {
+        "event": "batch",
+        "calling_ae": batch.calling_ae,
+        "peer": batch.peer,
+        "outcome": batch.outcome,
+        "stored": batch.stored,
+        "not_understood": batch.rejected,
+        "write_failed": batch.write_failed,
+        "bytes": batch.size,
+        "seconds": round(batch.seconds, 3),
+        "store_seconds": round(batch.store_seconds, 3),
+        "reason": batch.reason,
+        "studies": [
+            {
+                "study_instance_uid": s.study_instance_uid,
+                "imported": s.imported,
+                "duplicate": s.duplicate,
+                "conflict": s.conflict,
+            }
+            for s in batch.studies
+        ],
+    }
+
+
+def _batch_line(batch: ReceivedBatch) -> str:
+    who = f"{batch.calling_ae}@{batch.peer}"
+    if batch.outcome == "rejected":
+        return f"rejected association from {who}: {batch.reason}"
+    parts = [
+        f"received {batch.stored} instance(s) from {who} ({batch.outcome}, "
+        f"{batch.size / 1e6:.1f} MB in {batch.seconds:.1f} s)"
+    ]
+    for s in batch.studies:
+        counts = [f"{n} {what}" for n, what in
+                  ((s.imported, "new"), (s.duplicate, "duplicate"), (s.conflict, "conflicting"))
+                  if n]  # fmt: skip
+        parts.append(f"  study {s.study_instance_uid}: {', '.join(counts)}")
+    if batch.rejected:
+        parts.append(f"  {batch.rejected} not understood (answered 0xC000)")
+    if batch.write_failed:
+        parts.append(f"  {batch.write_failed} not stored: write failed (answered 0xA700)")
+    return "\n".join(parts)
+
+
+def cmd_listen(args: argparse.Namespace, services: Services) -> int:
+    """Run the storage listener in the foreground until Ctrl-C or SIGTERM."""
+    from workstation.app.listener import ArchiveReceiver, ListenerSettings
+
+    settings = ListenerSettings(
+        ae_title=args.aet,
+        port=args.port,
+        bind_address=args.bind,
+        allowed_calling_aes=tuple(args.allow),
+        accept_any=args.accept_any,
+    )
+    if not settings.accept_any and not settings.allowed_calling_aes:
+        print("error: listen: give the peers' AE titles with --allow AE, or --accept-any",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    totals = _Totals()
+    out_lock = threading.Lock()
+
+    def emit(obj: dict[str, Any], text: str) -> None:
+        with out_lock:
+            print(json.dumps(obj) if args.json else text, flush=True)
+
+    def on_batch(batch: ReceivedBatch) -> None:
+        totals.add(batch)
+        emit(_batch_dict(batch), _batch_line(batch))
+
+    archive = services.archive
+    receiver = ArchiveReceiver(archive, settings, on_batch=on_batch)
+    try:
+        receiver.start()  # binds now: a port in use is reported before we say we listen
+    except OSError:
+        archive.close()
+        raise
+    host, port = receiver.address
+    who = "any calling AE" if settings.accept_any else ", ".join(settings.allowed_calling_aes)
+    emit(
+        {"event": "listening", "ae_title": settings.ae_title, "host": host, "port": port},
+        f"listening as {settings.ae_title} on {host or '*'}:{port}, accepting {who} "
+        "(Ctrl-C to stop)",
+    )
+    previous = signal.signal(signal.SIGTERM, lambda *_: receiver.request_stop())
+    started = time.monotonic()
+    try:
+        receiver.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+        signal.signal(signal.SIGTERM, previous)
+        archive.close()  # a clean close spares the next start a reconciliation walk
+    summary = totals.as_dict(time.monotonic() - started)
+    emit(
+        summary,
+        f"stopped: {summary['instances_stored']} instance(s) stored "
+        f"({summary['instances_new']} new) in {summary['studies']} study(ies) from "
+        f"{summary['associations']} association(s); {summary['rejected_associations']} "
+        f"association(s) rejected, {summary['not_understood']} not understood, "
+        f"{summary['write_failed']} write failure(s)",
+    )
+    return 0

@@ -7,10 +7,13 @@ in a temporary directory); nothing of pynetdicom is mocked.
 from __future__ import annotations
 
 import errno
+import json
 import queue
 import socket
 import sqlite3
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -269,7 +272,7 @@ def test_status_for_every_archive_outcome() -> None:
 def test_receiver_maps_archive_outcomes_and_sums_up_by_study() -> None:
     batches: queue.Queue[ReceivedBatch] = queue.Queue()
     sink = MemorySink()
-    settings = ListenerSettings("LISTENER", 0, "127.0.0.1", (SCU_AE,))
+    settings = ListenerSettings("LISTENER", 0, "127.0.0.1", (SCU_AE,), ack="indexed")
     receiver = ArchiveReceiver(sink, settings, on_batch=batches.put)
     receiver.start()
     try:
@@ -294,19 +297,26 @@ def test_receiver_maps_archive_outcomes_and_sums_up_by_study() -> None:
     assert (batch.rejected, batch.write_failed) == (1, 2)
 
 
-def test_real_archive_write_failure_answers_out_of_resources(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ack", ["indexed", "spooled"])
+def test_real_archive_write_failure_answers_out_of_resources(tmp_path: Path, ack: str) -> None:
     archive_mod = pytest.importorskip("workstation.archive.archive")
     archive = archive_mod.Archive(tmp_path / "archive")
-    receiver = ArchiveReceiver(archive, ListenerSettings("LISTENER", 0, "127.0.0.1", (SCU_AE,)))
+    settings = ListenerSettings("LISTENER", 0, "127.0.0.1", (SCU_AE,), ack=ack)  # type: ignore[arg-type]
+    receiver = ArchiveReceiver(archive, settings)
     receiver.start()
     try:
         good, no_study = ct_dataset(), ct_dataset(with_study=False)
-        assert store(receiver.listener, good, no_study) == [0x0000, 0xC000]
-        # The store's temp area becomes a file: every write now fails (ENOTDIR), as it would on
-        # a full or read-only disk, and even root cannot write through it.
-        tmp_dir = tmp_path / "archive" / "tmp"
-        tmp_dir.rmdir()
-        tmp_dir.write_bytes(b"")
+        # Spooled, the header is examined after the answer: acknowledged, then quarantined.
+        expected = [0x0000, 0xC000] if ack == "indexed" else [0x0000, 0x0000]
+        assert store(receiver.listener, good, no_study) == expected
+        # The area the ack path writes becomes a file: every write now fails (ENOTDIR), as it
+        # would on a full or read-only disk, and even root cannot write through it.
+        broken = tmp_path / "archive" / ("tmp" if ack == "indexed" else "spool")
+        if ack != "indexed":
+            receiver._ingester.close()  # white box: let the spool empty before breaking it
+            assert not list(broken.iterdir())
+        broken.rmdir()
+        broken.write_bytes(b"")
         failing = ct_dataset()
         assert store(receiver.listener, failing) == [0xA700]
     finally:
@@ -315,7 +325,90 @@ def test_real_archive_write_failure_answers_out_of_resources(tmp_path: Path) -> 
     assert stored == [f"{good.SOPInstanceUID}.dcm"]  # nothing partial, nothing of the failures
     rows = archive.find("IMAGE", {"SOPInstanceUID": ""})
     assert [r["SOPInstanceUID"] for r in rows] == [good.SOPInstanceUID]
+    quarantined = list((tmp_path / "archive" / "quarantine").rglob("*.dcm"))
+    if ack == "spooled":  # acknowledged, so kept: byte for byte, with the reason beside it
+        assert [dataset_bytes(q.read_bytes()) for q in quarantined] == [
+            encode(no_study, False, True)
+        ]
+        reasons = next((tmp_path / "archive" / "quarantine").rglob("REASONS.tsv")).read_text()
+        assert "StudyInstanceUID" in reasons
+    else:
+        assert quarantined == []
     archive.close()
+
+
+def test_spooled_instances_are_indexed_byte_identical_after_stop(tmp_path: Path) -> None:
+    archive_mod = pytest.importorskip("workstation.archive.archive")
+    archive = archive_mod.Archive(tmp_path / "archive")
+    batches: queue.Queue[ReceivedBatch] = queue.Queue()
+    settings = ListenerSettings("LISTENER", 0, "127.0.0.1", (SCU_AE,))
+    assert settings.ack == "spooled"  # the default
+    receiver = ArchiveReceiver(archive, settings, on_batch=batches.put)
+    receiver.start()
+    study_a, study_b = generate_uid(), generate_uid()
+    sent = [ct_dataset(study_a) for _ in range(70)] + [ct_dataset(study_b) for _ in range(5)]
+    sent.append(sent[0])  # the same instance again: a duplicate
+    try:
+        assert store(receiver.listener, *sent) == [0x0000] * len(sent)
+    finally:
+        receiver.stop()
+    assert not list((tmp_path / "archive" / "spool").iterdir())  # drained by stop()
+    batch = batches.get(timeout=TIMEOUT)
+    assert batch.outcome == "released" and batch.stored == len(sent)
+    assert [(t.study_instance_uid, t.imported, t.duplicate) for t in batch.studies] == [
+        (study_a, 70, 1),
+        (study_b, 5, 0),
+    ]
+    rows = {
+        r["SOPInstanceUID"]: r["rel_path"] for r in archive.find("IMAGE", {"SOPInstanceUID": ""})
+    }
+    assert set(rows) == {ds.SOPInstanceUID for ds in sent}
+    for ds in sent:
+        on_disk = archive.path_of(rows[ds.SOPInstanceUID]).read_bytes()
+        assert dataset_bytes(on_disk) == encode(ds, False, True)
+    archive.close()
+
+
+def test_spool_left_by_a_killed_listener_is_indexed_on_open(tmp_path: Path) -> None:
+    """``workstation listen`` is SIGKILLed right after the last acknowledgement: every
+    acknowledged instance is indexed, byte for byte, when the archive is opened again."""
+    archive_mod = pytest.importorskip("workstation.archive.archive")
+    home = tmp_path / "home"
+    cmd = [sys.executable, "-m", "workstation", "--home", str(home), "listen", "--json",
+           "--aet", "LISTENER", "--port", "0", "--bind", "127.0.0.1", "--allow", SCU_AE]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        assert first["event"] == "listening", (first, proc.stderr)
+        ae = AE(ae_title=SCU_AE)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
+        ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian])
+        assoc = ae.associate("127.0.0.1", first["port"], ae_title="LISTENER",
+                             evt_handlers=nodelay_handlers())  # fmt: skip
+        assert assoc.is_established
+        sent = [ct_dataset() for _ in range(40)]
+        for ds in sent[:-1]:
+            assert status_of(assoc.send_c_store(ds)) == 0x0000
+        assert status_of(assoc.send_c_store(sent[-1])) == 0x0000
+        proc.kill()  # SIGKILL right after the last ack: no drain, no clean close
+        proc.wait(TIMEOUT)
+        assoc.abort()
+        left = len(list((home / "archive" / "spool").glob("*.dcm")))
+        print(f"{left} acknowledged instance(s) still spooled at the kill")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(TIMEOUT)
+    with archive_mod.Archive(home / "archive") as archive:
+        rows = {
+            r["SOPInstanceUID"]: r["rel_path"]
+            for r in archive.find("IMAGE", {"SOPInstanceUID": ""})
+        }
+        assert set(rows) == {ds.SOPInstanceUID for ds in sent}
+        for ds in sent:
+            on_disk = archive.path_of(rows[ds.SOPInstanceUID]).read_bytes()
+            assert dataset_bytes(on_disk) == encode(ds, False, True)
+        assert not list((home / "archive" / "spool").iterdir())
 
 
 # --- helpers -------------------------------------------------------------------------------------

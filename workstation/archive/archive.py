@@ -3,14 +3,16 @@ deletes studies and series, reports usage, and reconciles its store with its ind
 
 Thread safety: one writer connection behind a lock (``add_*``, ``commit``, ``delete_*``,
 ``reconcile``), and a read connection per thread for ``find`` and ``usage`` (WAL mode: readers
-never wait for the writer). A storage listener may call :meth:`Archive.add_bytes` from its
-association threads while the GUI queries.
+never wait for the writer). A storage listener may call :meth:`Archive.add_bytes` (or
+:meth:`Archive.spool_bytes`) from its association threads while the GUI queries.
 
 Between processes: every open archive holds a shared ``flock`` on ``archive.lock``. Start-up
 reconciliation runs only when the exclusive lock can be taken (no other process has the archive
 open), so it never mistakes another process's in-flight writes for debris. It walks the whole
 store when the previous session did not close cleanly (the ``OPEN`` marker is still there) and
-otherwise only clears ``tmp/``.
+otherwise only clears ``tmp/``. Before that walk, start-up indexes every file left in
+``spool/`` (instances a listener acknowledged and had not indexed when its process died; see
+:mod:`workstation.archive.spool`), so nothing acknowledged is lost to a process crash.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,8 +33,14 @@ from workstation.archive import query as _query
 from workstation.archive import store
 from workstation.archive.errors import NotFoundError
 from workstation.archive.index import Index
-from workstation.archive.reconcile import ReconcileReport, clear_tmp, reconcile_store
+from workstation.archive.reconcile import (
+    ReconcileReport,
+    clear_tmp,
+    quarantine,
+    reconcile_store,
+)
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
+from workstation.archive.spool import MAX_BATCH, SpooledItem
 from workstation.archive.store import Prepared
 
 log = logging.getLogger(__name__)
@@ -55,7 +64,7 @@ class Archive:
 
     def __init__(self, root: Path | str, *, reconcile: bool | None = None) -> None:
         self.root = Path(root)
-        for sub in (store.STORE_DIR, store.CONFLICT_DIR, store.TMP_DIR):
+        for sub in (store.STORE_DIR, store.CONFLICT_DIR, store.TMP_DIR, store.SPOOL_DIR):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._lock_file = open(self.root / "archive.lock", "a+b")  # noqa: SIM115 - held open
@@ -78,6 +87,7 @@ class Archive:
             alone = False
         if alone:
             clear_tmp(self.root)
+            self._recover_spool()
             if reconcile or (reconcile is None and marker.exists()):
                 self.reconcile()
             marker.touch()
@@ -141,6 +151,81 @@ class Archive:
         """
         return self._add_one(store.prepare_bytes(data, source, os.fspath(self.root)))
 
+    def spool_bytes(self, data: bytes, *, sync: bool = False) -> str:
+        """Write a received Part 10 file to ``spool/`` and return the spool file's path.
+
+        The instance is not indexed yet: hand the path to a
+        :class:`~workstation.archive.spool.SpoolIngester` (or, after a crash, the next start of
+        the archive indexes it). ``sync`` fsyncs it first (survives a power cut; without it, a
+        process crash).
+
+        Raises
+        ------
+        ArchiveWriteError
+            When it cannot be written (disk full, permissions); nothing was left behind.
+        """
+        try:
+            return store.write_spool(self.root, data, sync=sync)
+        except OSError as exc:
+            raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
+
+    def index_spooled(self, items: Sequence[SpooledItem]) -> list[AddResult]:
+        """Index spooled instances in one commit; one result per item, in order.
+
+        Imported ones are renamed from ``spool/`` into the store, duplicates removed, conflicts
+        kept aside; rejected ones (unreadable, bad UIDs) go to ``quarantine/``. Every outcome
+        goes to the audit log.
+
+        Raises
+        ------
+        ArchiveWriteError
+            When the commit fails (disk full): every file stays in ``spool/``.
+        """
+        prepared = [store.prepare_spooled(i.path, i.data, i.source) for i in items]
+        results = self.commit(prepared)
+        stamp = ""
+        for item, res in zip(prepared, results, strict=True):
+            if res.status is AddStatus.REJECTED:
+                if item.tmp_path and os.path.exists(item.tmp_path):
+                    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+                    rel = os.path.relpath(item.tmp_path, self.root).replace(os.sep, "/")
+                    quarantine(self.root, rel, res.reason, stamp)
+                audit.warning(
+                    "acknowledged but not indexed (quarantined): %s: %s", res.source, res.reason
+                )
+        return results
+
+    def _recover_spool(self) -> None:
+        """Index the spool left by a process that ended before its ingester drained."""
+        spool = self.root / store.SPOOL_DIR
+        leftovers: list[tuple[float, str]] = []
+        for entry in os.scandir(spool):
+            if entry.name.endswith(".part"):  # never acknowledged: the write did not finish
+                os.unlink(entry.path)
+            elif entry.name.endswith(store.SPOOL_SUFFIX):
+                leftovers.append((entry.stat().st_mtime, entry.path))
+        if not leftovers:
+            return
+        leftovers.sort()
+        counts: dict[str, int] = {}
+        for start in range(0, len(leftovers), MAX_BATCH):
+            chunk = leftovers[start : start + MAX_BATCH]
+            items = [SpooledItem(path, None, "c-store (recovered from spool)") for _, path in chunk]
+            try:
+                results = self.index_spooled(items)
+            except ArchiveWriteError as exc:  # disk full: they stay spooled for the next start
+                log.error("%s: cannot index the spool left by the last session: %s", self.root, exc)
+                return
+            for res in results:
+                counts[res.status.value] = counts.get(res.status.value, 0) + 1
+                if res.status is not AddStatus.REJECTED:
+                    audit.info(
+                        "recovered %s study %s from the spool: %s",
+                        res.sop_instance_uid, res.study_instance_uid, res.status.value,
+                    )  # fmt: skip
+        log.warning("%s: indexed %d instances left in the spool: %s", self.root, len(leftovers),
+                    ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))  # fmt: skip
+
     def _add_one(self, prepared: Prepared) -> AddResult:
         if prepared.write_failed:
             raise ArchiveWriteError(f"{self.root}: {prepared.source}: {prepared.reason}")
@@ -153,15 +238,19 @@ class Archive:
         transaction is committed (see :mod:`workstation.archive.store` for the ordering).
         """
         with self._lock:
-            placed: list[str] = []
+            placed: list[tuple[str, str]] = []
+            spool_dir = os.fspath(self.root / store.SPOOL_DIR)
             try:
                 return self._commit_locked(batch, placed)
             except BaseException as exc:
-                for path in placed:  # renamed in but never indexed: take them out again
+                for path, origin in placed:  # renamed in but never indexed: take them out again
                     try:
-                        os.unlink(path)
+                        if os.path.dirname(origin) == spool_dir:  # acknowledged: keep it spooled
+                            os.replace(path, origin)
+                        else:
+                            os.unlink(path)
                     except OSError:
-                        pass
+                        log.warning("cannot undo the placing of %s (from %s)", path, origin)
                 tmp_dir = os.fspath(self.root / store.TMP_DIR)
                 for item in batch:  # temp copies only: a reconciled orphan stays where it is
                     if os.path.dirname(item.tmp_path) == tmp_dir:
@@ -172,8 +261,13 @@ class Archive:
                     raise ArchiveWriteError(f"{self.root}: commit failed: {exc}") from exc
                 raise
 
-    def _commit_locked(self, batch: Sequence[Prepared], placed: list[str]) -> list[AddResult]:
+    def _commit_locked(
+        self, batch: Sequence[Prepared], placed: list[tuple[str, str]]
+    ) -> list[AddResult]:
         results: list[AddResult] = []
+        # Copies found redundant are removed only once the batch is committed: a spooled one is
+        # acknowledged, and must stay in spool/ if the commit fails.
+        redundant: list[Prepared] = []
         sync_dirs: set[str] = set()
         seen: dict[str, tuple[str, str]] = {}
         new_rows: list[tuple[Any, str, int, str, str]] = []
@@ -187,14 +281,14 @@ class Archive:
                 ids = {"sop_instance_uid": rec.sop_uid, "study_instance_uid": rec.study_uid}
                 existing = seen.get(rec.sop_uid) or self.index.existing(conn, rec.sop_uid)
                 if existing and existing[0] == item.digest:
-                    store.discard(item)
+                    redundant.append(item)
                     results.append(
                         AddResult(AddStatus.DUPLICATE, item.source, **ids, stored_path=existing[1])
                     )
                     continue
                 kept = existing and self.index.kept_conflict(conn, rec.sop_uid, item.digest)
                 if kept:
-                    store.discard(item)
+                    redundant.append(item)
                     results.append(
                         AddResult(
                             AddStatus.DUPLICATE, item.source, **ids, stored_path=kept,
@@ -233,6 +327,8 @@ class Archive:
             Index.insert_many(conn, new_rows)
             for d in sorted(sync_dirs, key=len, reverse=True):
                 store.fsync_dir(d)
+        for item in redundant:
+            store.discard(item)
         return results
 
     def _sync_temp_files(self, paths: list[str]) -> None:
@@ -246,7 +342,9 @@ class Archive:
         for _ in self._fsync_pool.map(store.fsync_file, paths):
             pass
 
-    def _place(self, tmp: str, rel: str, sync_dirs: set[str], placed: list[str]) -> None:
+    def _place(
+        self, tmp: str, rel: str, sync_dirs: set[str], placed: list[tuple[str, str]]
+    ) -> None:
         """Rename a temp file to ``rel``, noting the directories whose entries changed."""
         final = self.root / rel
         parent = final.parent
@@ -260,7 +358,7 @@ class Archive:
             sync_dirs.update(os.fspath(m.parent) for m in missing)
         if os.fspath(final) != tmp:  # a reconciled orphan is already in place
             os.replace(tmp, final)
-            placed.append(os.fspath(final))
+            placed.append((os.fspath(final), tmp))
         sync_dirs.add(os.fspath(parent))
 
     # --- queries ------------------------------------------------------------------------------

@@ -105,7 +105,8 @@ def _walk(root: Path, sub: str) -> list[str]:
     return out
 
 
-def _quarantine(root: Path, rel: str, reason: str, stamp: str) -> None:
+def quarantine(root: Path, rel: str, reason: str, stamp: str) -> None:
+    """Move ``root/rel`` to ``quarantine/STAMP/rel`` and note the reason in REASONS.tsv."""
     qdir = root / store.QUARANTINE_DIR / stamp
     dest = qdir / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,7 @@ def reconcile_store(
             else:
                 quarantined.append((rel, res.reason))
                 if (root / rel).exists():
-                    _quarantine(root, rel, res.reason, stamp)
+                    quarantine(root, rel, res.reason, stamp)
         pending.clear()
 
     for rel in orphans:
@@ -163,7 +164,7 @@ def reconcile_store(
         prepared = _examine(path, rel)
         if prepared.reason:
             quarantined.append((rel, prepared.reason))
-            _quarantine(root, rel, prepared.reason, stamp)
+            quarantine(root, rel, prepared.reason, stamp)
             continue
         pending.append((rel, prepared))
         if len(pending) >= _BATCH:
@@ -182,7 +183,7 @@ def reconcile_store(
         if rel not in conflict_rows:
             reason = "a conflicting copy without its index row (interrupted write)"
             quarantined.append((rel, reason))
-            _quarantine(root, rel, reason, stamp)
+            quarantine(root, rel, reason, stamp)
     return ReconcileReport(
         files_checked=len(on_disk) + len(conflict_files),
         reindexed=tuple(reindexed),

@@ -6,6 +6,8 @@ Layout under the archive root::
     store/STUDY/SERIES/SOP.dcm      one file per instance, named by validated UIDs only
     conflicts/SOP/HASH16.dcm        same SOP Instance UID, different content: kept aside
     tmp/*.part                      files being written (removed at start-up)
+    spool/*.dcm                     received instances acknowledged but not yet indexed
+                                    (see spool.py; ingested at start-up after a crash)
     quarantine/STAMP/...            files found in the store that could not be re-indexed
 
 No patient data ever appears in a path: only UIDs that passed :func:`validate_uid` (digits and
@@ -32,6 +34,7 @@ time costs 2-4 ms each; 64 at once from 16 threads about 0.4 ms each.
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import threading
@@ -49,6 +52,8 @@ INDEX_NAME = "index.sqlite"
 STORE_DIR = "store"
 CONFLICT_DIR = "conflicts"
 TMP_DIR = "tmp"
+SPOOL_DIR = "spool"
+SPOOL_SUFFIX = ".dcm"
 QUARANTINE_DIR = "quarantine"
 
 # A read connection per worker thread or process, for the "already stored?" check.
@@ -158,9 +163,9 @@ def _reject(source: str, reason: str, *, write_failed: bool = False) -> Prepared
     return Prepared(source=source, reason=reason, write_failed=write_failed)
 
 
-def read_record(path: str, source: str) -> InstanceRecord | Prepared:
+def read_record(path: str | io.BytesIO, source: str) -> InstanceRecord | Prepared:
     try:
-        ds, _ = read_dataset(path, header_only=True)
+        ds, _ = read_dataset(path, header_only=True, name=source)
         return record_from_dataset(ds)
     except DicomError as exc:  # NotDicom, DicomRead, TruncatedPixelData: the reader's reason
         return _reject(source, exc.reason)
@@ -214,6 +219,67 @@ def prepare_bytes(data: bytes, source: str, root: str) -> Prepared:
         _unlink_quietly(tmp)
         tmp = ""
     return Prepared(source=source, record=rec, digest=digest, size=len(data), tmp_path=tmp)
+
+
+def write_spool(root: Path, data: bytes | memoryview, *, sync: bool) -> str:
+    """Write a received instance to ``root/spool`` and return its path (the ack path).
+
+    The bytes go to ``NAME.part`` and are renamed to ``NAME.dcm`` once complete, so a crash in
+    the middle of the write never leaves a partial file that looks acknowledged (``*.part`` files
+    are removed at start-up). ``sync``: fsync the file and the spool directory first, so the
+    instance survives a power cut; otherwise it survives a process crash only.
+
+    Raises
+    ------
+    OSError
+        When it cannot be written (disk full, permissions); nothing is left behind.
+    """
+    spool = os.path.join(root, SPOOL_DIR)
+    part = os.path.join(spool, f"{uuid.uuid4().hex}.part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if sync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(part)
+        raise
+    os.close(fd)
+    final = part[: -len(".part")] + SPOOL_SUFFIX
+    try:
+        os.rename(part, final)
+        if sync:
+            fsync_dir(spool)
+    except BaseException:
+        _unlink_quietly(part)
+        _unlink_quietly(final)
+        raise
+    return final
+
+
+def prepare_spooled(path: str, data: bytes | None, source: str) -> Prepared:
+    """Identify and hash a spooled instance; its temp path is the spool file itself.
+
+    ``data`` is the file's content when still in memory (the header is parsed from it, the file
+    is not read again); None reads it back. Never raises for a bad file: the reason is in the
+    returned :class:`Prepared` (whose ``tmp_path`` is kept, so the caller can quarantine it).
+    """
+    if data is None:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return Prepared(source=source, reason=f"cannot read the spooled file: {exc}")
+    rec = read_record(io.BytesIO(data), source)
+    if isinstance(rec, Prepared):
+        return Prepared(source=source, reason=rec.reason, tmp_path=path)
+    return Prepared(
+        source=source, record=rec, digest=content_hash(data), size=len(data), tmp_path=path
+    )
 
 
 def fsync_file(path: str) -> None:

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
@@ -79,15 +80,18 @@ def _has_standard_elements(ds: Dataset) -> bool:
     return any(t.group in (0x0008, 0x0010, 0x0020, 0x0028) and t.element != 0 for t in ds.keys())
 
 
-def _raise_if_truncated_pixels(path: str) -> None:
+def _raise_if_truncated_pixels(path: str, source: str | BinaryIO | None = None) -> None:
     """pydicom returns an empty dataset when a file ends inside encapsulated pixel data; tell that
     apart from a non-DICOM file by reading the header alone."""
+    source = path if source is None else source
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        if not isinstance(source, str):
+            source.seek(0)
+        header = pydicom.dcmread(source, stop_before_pixels=True, force=True)
     except Exception:
         return
     if len(header) and (header.get("preamble") is not None or _has_standard_elements(header)):
-        size = os.path.getsize(path)
+        size = os.path.getsize(source) if isinstance(source, str) else source.seek(0, 2)
         raise TruncatedPixelDataError(
             path,
             f"pixel data truncated: the file ({size} bytes) ends inside its encapsulated pixel "
@@ -96,8 +100,13 @@ def _raise_if_truncated_pixels(path: str) -> None:
         )
 
 
-def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Dataset, bool]:
+def read_dataset(
+    path: str | os.PathLike[str] | BinaryIO, *, header_only: bool, name: str = ""
+) -> tuple[Dataset, bool]:
     """Read a file with pydicom, tolerating a missing preamble or file meta.
+
+    ``path`` may also be a seekable binary buffer (a file received over the network, still in
+    memory); ``name`` then says what it is in error messages.
 
     Returns the dataset and whether the transfer syntax had to be inferred.
 
@@ -110,11 +119,15 @@ def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Da
     DicomReadError
         When the header cannot be parsed.
     """
-    path = os.fspath(path)
+    source: str | BinaryIO
+    if isinstance(path, str | os.PathLike):
+        source = path = os.fspath(path)
+    else:
+        source, path = path, name or getattr(path, "name", "") or "<in memory>"
     try:
         # header_only: large values (pixel data among them) are left on disk until accessed, so
         # the pixel element's presence is known without reading its bytes.
-        ds = pydicom.dcmread(path, defer_size=_DEFER if header_only else None, force=True)
+        ds = pydicom.dcmread(source, defer_size=_DEFER if header_only else None, force=True)
     except InvalidDicomError as exc:
         raise NotDicomError(path, f"not a DICOM file ({exc})") from exc
     except (OSError, EOFError) as exc:
@@ -122,7 +135,7 @@ def read_dataset(path: str | os.PathLike[str], *, header_only: bool) -> tuple[Da
     except Exception as exc:  # pydicom raises many kinds on damaged headers
         raise DicomReadError(path, f"damaged DICOM header: {type(exc).__name__}: {exc}") from exc
     if len(ds) == 0:
-        _raise_if_truncated_pixels(path)
+        _raise_if_truncated_pixels(path, source)
         raise NotDicomError(path, "not a DICOM file (empty, or truncated before the first element)")
     if getattr(ds, "preamble", None) is None and not _has_standard_elements(ds):
         raise NotDicomError(path, "not a DICOM file (no preamble and no standard DICOM elements)")

@@ -1,0 +1,184 @@
+"""Spooled ingest: acknowledge a received instance once it is in ``spool/``, index it in batches.
+
+A storage listener that indexes each instance before answering the C-STORE makes the sender wait
+for a whole commit per image (fsync of the file, rename, directory fsync, SQLite commit: ~3 ms).
+Spooled, the answer waits only for :meth:`Archive.spool_bytes
+<workstation.archive.archive.Archive.spool_bytes>` (the bytes written to ``spool/NAME.dcm``),
+and a :class:`SpoolIngester` -- one background thread -- indexes what was spooled in batches: up
+to :data:`MAX_BATCH` instances, or whatever arrived within :data:`MAX_WAIT` seconds of the
+first, through the archive's ordinary batch commit (grouped parallel fsync, renames, directory
+fsyncs, one SQLite transaction). The header is parsed from the bytes still in memory.
+
+What an acknowledgement is worth:
+
+* default: the spool file is written to the page cache, not fsynced. It survives a crash of the
+  process (SIGKILL included): the next start of the archive ingests every spool file before
+  anything else. A power cut or kernel crash may lose the instances acknowledged in the last
+  moments (those not yet indexed: a fraction of a second while the indexer keeps up).
+* ``sync=True``: the spool file and its directory are fsynced before the answer, so an
+  acknowledged instance survives a power cut too, for ~1-3 ms more per instance.
+
+Because the header is examined after the answer, an instance that cannot be indexed (unreadable
+header, invalid UIDs) has been acknowledged: it is moved to ``quarantine/`` with its reason and
+reported to the ``workstation.audit`` log, never dropped. Duplicates and conflicts are handled
+and logged exactly as for a direct add.
+
+The ingester belongs to whoever receives (the app's listener owns one and drains it when it
+stops), not to the archive: tools that open the archive to import or query carry no thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from workstation.archive.results import AddResult
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64  # instances per commit
+MAX_WAIT = 0.05  # seconds a batch waits for more after its first instance
+#: Beyond this many queued instances the bytes are not kept in memory (read back when indexed).
+MAX_QUEUED_IN_MEMORY = 256
+RETRY_DELAY = 1.0  # seconds before retrying a batch whose commit failed (disk full, ...)
+
+
+@dataclass(frozen=True)
+class SpooledItem:
+    """One acknowledged instance waiting in ``spool/``.
+
+    Attributes
+    ----------
+    path : str
+        The spool file.
+    data : bytes or None
+        Its content while still in memory; None to read it back.
+    source : str
+        Who sent it (kept in the index).
+    token : hashable
+        The submitter's tag, handed back with the result (e.g. the association).
+    """
+
+    path: str
+    data: bytes | None
+    source: str
+    token: Hashable = None
+
+
+class SpoolIndex(Protocol):
+    """What the ingester needs of the archive."""
+
+    def index_spooled(self, items: Sequence[SpooledItem]) -> list[AddResult]: ...
+
+
+ResultCallback = Callable[[Hashable, AddResult], None]
+
+_STOP = object()
+
+
+class SpoolIngester:
+    """One background thread that indexes spooled instances in batches.
+
+    Parameters
+    ----------
+    archive : SpoolIndex
+        Usually the :class:`~workstation.archive.archive.Archive` the files were spooled to.
+    on_result : callable, optional
+        Called on the ingester's thread with ``(token, AddResult)`` for each instance once its
+        batch is committed (or it was quarantined).
+    max_batch, max_wait : int, float
+        The batch policy (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        archive: SpoolIndex,
+        on_result: ResultCallback | None = None,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_wait: float = MAX_WAIT,
+    ) -> None:
+        self._archive = archive
+        self._on_result = on_result
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self._queue: queue.SimpleQueue[SpooledItem | object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._queued = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="spool-ingester", daemon=True)
+        self._thread.start()
+
+    def submit(self, path: str, data: bytes | None, source: str, token: Hashable = None) -> None:
+        """Queue a spooled file for indexing (any thread; returns at once)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the spool ingester is closed")
+            self._queued += 1
+            keep = self._queued <= MAX_QUEUED_IN_MEMORY
+        self._queue.put(SpooledItem(path, data if keep else None, source, token))
+
+    @property
+    def pending(self) -> int:
+        """Instances submitted and not yet indexed."""
+        with self._lock:
+            return self._queued
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Index everything submitted, then end the thread; True when it drained in time.
+
+        Whatever could not be indexed (the archive failing) stays in ``spool/`` for the next
+        start of the archive.
+        """
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # --- the thread ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._index(batch, stopping)  # type: ignore[arg-type]
+
+    def _index(self, batch: list[SpooledItem], stopping: bool) -> None:
+        while True:
+            try:
+                results = self._archive.index_spooled(batch)
+                break
+            except Exception:
+                log.exception("indexing %d spooled instances failed; they stay spooled", len(batch))
+                if stopping or self._closed:
+                    results = []  # left in spool/: the next start of the archive ingests them
+                    break
+                time.sleep(RETRY_DELAY)
+        with self._lock:
+            self._queued -= len(batch)
+        if self._on_result is None:
+            return
+        for item, result in zip(batch, results, strict=False):
+            try:
+                self._on_result(item.token, result)
+            except Exception:  # a reporting bug must not stop the indexing
+                log.exception("spool ingester result callback failed for %s", item.source)

@@ -114,18 +114,25 @@ def write_temp(root: Path, data: bytes | memoryview) -> str:
     """Write ``data`` to a new file under ``root/tmp`` and return its path (not yet fsynced:
     the commit does that for the whole batch)."""
     path = os.path.join(root, TMP_DIR, f"{uuid.uuid4().hex}.part")
+    _write_new_file(path, data, sync=False)
+    return path
+
+
+def _write_new_file(path: str, data: bytes | memoryview, *, sync: bool) -> None:
+    """Create ``path`` (it must not exist) holding ``data``; on any error nothing is left."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
+        if sync:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         _unlink_quietly(path)
         raise
     os.close(fd)
-    return path
 
 
 def _unlink_quietly(path: str) -> None:
@@ -236,19 +243,7 @@ def write_spool(root: Path, data: bytes | memoryview, *, sync: bool) -> str:
     """
     spool = os.path.join(root, SPOOL_DIR)
     part = os.path.join(spool, f"{uuid.uuid4().hex}.part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        if sync:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(part)
-        raise
-    os.close(fd)
+    _write_new_file(part, data, sync=sync)
     final = part[: -len(".part")] + SPOOL_SUFFIX
     try:
         os.rename(part, final)

@@ -1,7 +1,7 @@
 """Folder import speed: a 400-image uncompressed 512x512 CT series into the archive.
 
-Generates the series under ``benchmarks/_data/ct400/`` once (realistic CT header, int16 pixels,
-explicit VR little endian), warms the page cache, then imports it into a fresh archive several
+Uses the uncompressed CT phantom of ``benchmarks/series_load.py`` (generated once under
+``benchmarks/_data/series_load/``: realistic CT header, int16 pixels, explicit VR little endian), warms the page cache, then imports it into a fresh archive several
 times, interleaved with two peers on the same files:
 
 - ``cp -r`` followed by ``sync`` -- the floor for copying the bytes durably, no parsing;
@@ -27,90 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from workstation.archive.archive import Archive  # noqa: E402
 from workstation.archive.importer import Importer  # noqa: E402
 
-DATA = Path(__file__).resolve().parent / "_data" / "ct400"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from series_load import uncompressed_series  # noqa: E402
+
 N_FILES = 400
 TARGET = 1000.0
-
-
-def _ct_header(study: str, series: str, frame_ref: str) -> Dataset:
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.SOPClassUID = CTImageStorage
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20240315"
-    ds.StudyTime = ds.SeriesTime = "101500"
-    ds.AccessionNumber = "ACC0001"
-    ds.Modality = "CT"
-    ds.Manufacturer = "BENCH"
-    ds.InstitutionName = "Benchmark Hospital"
-    ds.ReferringPhysicianName = "REFERRER^ROSE"
-    ds.StudyDescription = "CT CHEST ABDOMEN PELVIS"
-    ds.SeriesDescription = "AXIAL 1.0 B30f"
-    ds.PatientName = "BENCH^CT^SERIES"
-    ds.PatientID = "BENCH-CT-400"
-    ds.PatientBirthDate = "19600101"
-    ds.PatientSex = "F"
-    ds.BodyPartExamined = "CHEST"
-    ds.SliceThickness = "1.0"
-    ds.KVP = "120"
-    ds.StudyInstanceUID = study
-    ds.SeriesInstanceUID = series
-    ds.StudyID = "1"
-    ds.SeriesNumber = "2"
-    ds.FrameOfReferenceUID = frame_ref
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.PixelSpacing = [0.7, 0.7]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = 512
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 1
-    ds.RescaleIntercept = "-1024"
-    ds.RescaleSlope = "1"
-    ds.WindowCenter = "40"
-    ds.WindowWidth = "400"
-    return ds
-
-
-def generate(folder: Path, n: int = N_FILES) -> list[Path]:
-    """Write (once) an ``n``-image CT series under ``folder``; return the files."""
-    files = sorted(folder.glob("IM*.dcm"))
-    if len(files) == n:
-        return files
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    study, series, frame_ref = generate_uid(), generate_uid(), generate_uid()
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[0:512, 0:512]
-    body = ((yy - 256) / 210.0) ** 2 + ((xx - 256) / 230.0) ** 2 < 1
-    for i in range(n):
-        ds = _ct_header(study, series, frame_ref)
-        ds.SOPInstanceUID = generate_uid()
-        ds.InstanceNumber = str(i + 1)
-        ds.ImagePositionPatient = [-179.2, -179.2, -200.0 + i]
-        ds.SliceLocation = str(-200.0 + i)
-        pixels = np.where(body, 1064, 24) + rng.integers(-20, 20, (512, 512))
-        ds.PixelData = pixels.astype(np.int16).tobytes()
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta = meta
-        ds.preamble = b"\0" * 128
-        ds.save_as(folder / f"IM{i:05d}.dcm", enforce_file_format=True)
-    return sorted(folder.glob("IM*.dcm"))
 
 
 def _warm(files: list[Path]) -> None:
@@ -161,7 +88,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default auto)")
     args = parser.parse_args()
     reps = 3 if args.quick else 7
-    files = generate(DATA)
+    files = [Path(p) for p in uncompressed_series(N_FILES)]
+    src = files[0].parent
     _warm(files)
     load = os.getloadavg()  # other work on the machine skews every figure: reported
     n = len(files)
@@ -170,16 +98,16 @@ def main() -> None:
     cp: list[float] = []
     dq: list[float] = []
     last: dict = {}
-    with tempfile.TemporaryDirectory(dir=DATA.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
         scratch = Path(tmp)
-        run_ours(DATA, scratch, args.workers)  # warm-up: imports, forks, page cache
+        run_ours(src, scratch, args.workers)  # warm-up: imports, forks, page cache
         for _ in range(reps):
-            t, t_again, last = run_ours(DATA, scratch, args.workers)
+            t, t_again, last = run_ours(src, scratch, args.workers)
             ours.append(t)
             again.append(t_again)
             assert last["imported"] == n, last
-            cp.append(run_cp(DATA, scratch))
-            t_dq = run_dcmqridx(DATA, scratch, files)
+            cp.append(run_cp(src, scratch))
+            t_dq = run_dcmqridx(src, scratch, files)
             if t_dq is not None:
                 dq.append(t_dq)
     med = {

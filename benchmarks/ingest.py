@@ -10,8 +10,8 @@ page cache warm). Repetitions are interleaved and the medians compared:
 * ours, network only: our ``StorageListener`` with a store callback that discards the data;
 * archive only: ``Archive.add_bytes`` on the same 400 files in one process, no network.
 
-The last two show where our time goes. The series is the uncompressed one written by
-``benchmarks/series_load.py`` when present, else one generated into ``benchmarks/_data/ingest``.
+The last two show where our time goes. The series is the uncompressed CT phantom of
+``benchmarks/series_load.py`` (generated once under ``benchmarks/_data/series_load/``).
 
 Usage: ``python benchmarks/ingest.py [--quick] [--reps N]``
 """
@@ -35,16 +35,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(ROOT))
+
+from series_load import uncompressed_series  # noqa: E402
 
 DATA = ROOT / "_data"
-SHARED_SERIES = DATA / "series_load" / "n400"  # written by series_load.py
-OWN_SERIES = DATA / "ingest" / "ct400"
 N = 400
 NODELAY = {**os.environ, "TCP_NODELAY": "1"}
 TIMEOUT = 300.0
@@ -53,42 +50,8 @@ SCU_AE = "BENCHSCU"
 
 # --- data -----------------------------------------------------------------------------------------
 def series_files() -> list[Path]:
-    """400 uncompressed 512x512 CT files: series_load.py's if complete, else our own."""
-    shared = sorted((SHARED_SERIES / "uncompressed").glob("*.dcm"))
-    if (SHARED_SERIES / "complete").exists() and len(shared) == N:
-        return shared
-    own = sorted(OWN_SERIES.glob("*.dcm"))
-    if (OWN_SERIES / "complete").exists() and len(own) == N:
-        return own
-    shutil.rmtree(OWN_SERIES, ignore_errors=True)
-    OWN_SERIES.mkdir(parents=True)
-    rng = np.random.default_rng(400)
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    yy, xx = np.mgrid[0:512, 0:512]
-    body = ((yy - 270) / 150.0) ** 2 + ((xx - 256) / 210.0) ** 2 <= 1.0
-    for k in range(N):
-        hu = np.where(body, 40, -1000).astype(np.int16)
-        hu += rng.normal(0, 12, hu.shape).astype(np.int16)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(str(OWN_SERIES / f"{k:04d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.PatientName, ds.PatientID, ds.Modality = "Bench^Ingest", "BENCH-INGEST", "CT"
-        ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20240101", 1, k + 1
-        ds.ImagePositionPatient = [-179.2, -179.2, -1.25 * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness = [0.7, 0.7], 1.25
-        ds.Rows = ds.Columns = 512
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.RescaleIntercept, ds.RescaleSlope = 0, 1
-        ds.PixelData = hu.tobytes()
-        ds.save_as(OWN_SERIES / f"{k:04d}.dcm", enforce_file_format=True)
-    (OWN_SERIES / "complete").write_text("ok")
-    return sorted(OWN_SERIES.glob("*.dcm"))
+    """400 uncompressed 512x512 CT files, shared with ``series_load.py``."""
+    return [Path(p) for p in uncompressed_series(N)]
 
 
 # --- receivers (each a context manager yielding (called AE, port)) -------------------------------

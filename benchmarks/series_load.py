@@ -186,6 +186,26 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, capture_output=True)
 
 
+def uncompressed_series(n: int) -> list[str]:
+    """Create (or reuse) the uncompressed ``n``-slice CT series; return its files in order.
+
+    The other benchmarks (folder import, ingest) use this same series.
+    """
+    folder = DATA / f"n{n}" / "uncompressed"
+    files = [str(folder / f"{k:04d}.dcm") for k in range(n)]
+    if (folder / "complete").exists():
+        return files
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    uids = (generate_uid(), generate_uid(), generate_uid())
+    with ProcessPoolExecutor(os.cpu_count() or 2) as pool:
+        list(
+            pool.map(_write_uncompressed, [(k, n, *uids, files[k]) for k in range(n)], chunksize=8)
+        )
+    (folder / "complete").write_text("ok\n")
+    return files
+
+
 def build_series(n: int) -> dict[str, list[str]]:
     """Create (or reuse) the series of ``n`` slices in every syntax; return the file lists."""
     base = DATA / f"n{n}"
@@ -194,14 +214,12 @@ def build_series(n: int) -> dict[str, list[str]]:
         return files
     print(f"building the {n}-slice series in {base} (once) ...", flush=True)
     t0 = time.perf_counter()
-    shutil.rmtree(base, ignore_errors=True)
+    src = uncompressed_series(n)
     for name in SYNTAXES:
-        (base / name).mkdir(parents=True)
-    uids = (generate_uid(), generate_uid(), generate_uid())
-    src = files["uncompressed"]
+        if name != "uncompressed":
+            shutil.rmtree(base / name, ignore_errors=True)
+            (base / name).mkdir(parents=True)
     workers = os.cpu_count() or 2
-    with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(_write_uncompressed, [(k, n, *uids, src[k]) for k in range(n)], chunksize=8))
     tools = {
         "jpeg-lossless-sv1": ["dcmcjpeg", "+e1"],
         "jpeg-ls-lossless": ["dcmcjpls", "+el"],

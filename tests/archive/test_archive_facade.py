@@ -16,13 +16,6 @@ from workstation.archive.errors import NotFoundError
 from workstation.archive.results import AddStatus, ArchiveWriteError
 
 
-@pytest.fixture
-def archive(tmp_path):
-    a = Archive(tmp_path / "archive")
-    yield a
-    a.close()
-
-
 def test_add_bytes_stores_byte_for_byte_under_uid_paths(archive):
     ds = instance(patient_name="SECRET^NAME", patient_id="SECRETID")
     data = to_bytes(ds)

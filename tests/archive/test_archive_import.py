@@ -18,13 +18,6 @@ from workstation.archive.media import read_dicomdir
 from workstation.archive.results import AddStatus
 
 
-@pytest.fixture
-def archive(tmp_path):
-    a = Archive(tmp_path / "archive")
-    yield a
-    a.close()
-
-
 def _statuses(report):
     return {s.value: report.count(s) for s in AddStatus}
 

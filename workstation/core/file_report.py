@@ -12,7 +12,7 @@ from workstation.core.decoders import plugin_order
 from workstation.core.dicom_file import DicomFile
 from workstation.core.geometry import classify_orientation, orientation_labels, plane_from_dataset
 from workstation.core.modality_lut import modality_transform
-from workstation.core.overlays import _groups as overlay_groups
+from workstation.core.overlays import overlay_groups
 from workstation.core.pipeline import is_inverted_by_file
 from workstation.core.voi import voi_choices
 

@@ -19,7 +19,8 @@ class OverlayPlane:
     embedded: bool = False
 
 
-def _groups(ds: Dataset) -> list[int]:
+def overlay_groups(ds: Dataset) -> list[int]:
+    """The overlay groups (6000, 6002, ... 601E) present in ``ds``."""
     return sorted({t.group for t in ds.keys() if 0x6000 <= t.group <= 0x601E and t.group % 2 == 0})
 
 
@@ -77,7 +78,7 @@ def overlay_planes(
     """The overlay planes that apply to a frame, placed on the image grid (Overlay Origin)."""
     planes: list[OverlayPlane] = []
     raw = None
-    for group in _groups(ds):
+    for group in overlay_groups(ds):
         if (group, 0x3000) not in ds and (group, 0x0102) in ds and raw is None:
             raw = _raw_native_frame(ds, frame_index)
         bits = _plane_bits(ds, group, frame_index, raw)

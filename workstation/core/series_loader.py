@@ -28,7 +28,6 @@ from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
-from pydicom import dcmread
 from pydicom import uid as _uid
 from pydicom.dataset import Dataset
 from pydicom.pixels import pixel_array
@@ -110,14 +109,12 @@ def _keep_freed_memory() -> None:
 
 
 def _read(path: str) -> Dataset | None:
-    """The file in one read, parsed from memory (0.31 ms for a CT header against 0.64 ms through
-    ``read_dataset``); None when it needs ``read_dataset``'s tolerance or error messages."""
+    """The file in one read, parsed from memory (0.31 ms for a CT header against 0.64 ms for a
+    deferred read from disk); None when it cannot be read, and DicomFile will say why."""
     try:
         with open(path, "rb") as f:
-            ds = dcmread(BytesIO(f.read()), force=True)
-    except Exception:
-        return None
-    if len(ds) == 0 or "TransferSyntaxUID" not in getattr(ds, "file_meta", ()):
+            ds, _ = read_dataset(BytesIO(f.read()), header_only=False, name=path)
+    except (OSError, DicomError):
         return None
     return ds
 

@@ -79,6 +79,22 @@ def cmd_sets(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+def cmd_open(args: argparse.Namespace, services: Services) -> int:
+    from workstation.app.gui import run_window
+
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    return run_window(
+        services,
+        paths=[os.path.abspath(p) for p in args.paths],
+        layout=args.layout,
+        screenshot=args.screenshot,
+        size=tuple(args.size),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workstation", description="DICOM diagnostic viewing workstation"
@@ -90,7 +106,32 @@ def build_parser() -> argparse.ArgumentParser:
         "platform's data directory)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the window on the demo studies (generated into the archive on first use)",
+    )
     sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser(
+        "open",
+        help="open files, a folder or a CD in the window, read in place (no import)",
+        description="Opens PATH as a user would (each display set in a viewport). With "
+        "--screenshot, waits until the viewports have painted, writes a PNG of the window and "
+        "exits (status 1 if they did not paint within 90 s).",
+    )
+    p.add_argument("paths", nargs="+", help="files or folders (a CD's DICOMDIR is read in place)")
+    p.add_argument("--layout", help="viewer layout: RxC (1x1 to 4x4), 1+2 or 1+3")
+    p.add_argument("--screenshot", metavar="OUT.png", help="write a PNG of the window and exit")
+    p.add_argument(
+        "--size",
+        nargs=2,
+        type=int,
+        default=(1600, 1000),
+        metavar=("W", "H"),
+        help="window size for --screenshot (default 1600 1000)",
+    )
+    p.set_defaults(func=cmd_open)
 
     p = sub.add_parser("info", help="key header fields and what the display pipeline will do")
     p.add_argument("file", help="a DICOM file")
@@ -131,10 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         warnings.simplefilter("ignore")  # pydicom's per-element warnings; errors still surface
-    if args.command is None:
-        parser.print_help()
-        return 0
     services = Services(home=Path(args.home) if args.home else _env_home())
+    if args.command is None:
+        from workstation.app.gui import run_window
+
+        return run_window(services, demo=args.demo)
     try:
         return args.func(args, services)
     except DicomError as exc:

@@ -80,20 +80,43 @@ def modality_transform(ds: Dataset, frame_index: int | None = None) -> ModalityT
     return ModalityTransform(slope=slope, intercept=intercept, units=units)
 
 
-def padding_mask(ds: Dataset, stored: np.ndarray) -> np.ndarray | None:
-    """True where ``stored`` holds Pixel Padding Value (or lies in the padding range)."""
-    if "PixelPaddingValue" not in ds or stored.ndim != 2:
-        return None
+def _padding_range(ds: Dataset, stored_kind: str) -> tuple[int, int] | None:
+    """The padding range in stored values (signed when the pixels are)."""
     try:
         a = int(ds.PixelPaddingValue)
         b = int(ds.get("PixelPaddingRangeLimit", a))
     except (TypeError, ValueError):
         return None
-    if stored.dtype.kind == "i" and int(ds.get("PixelRepresentation", 0)) == 1:
+    if stored_kind == "i" and int(ds.get("PixelRepresentation", 0)) == 1:
         bits = int(ds.get("BitsAllocated", 16))
         # the padding attributes are stored with the pixel's VR (US or SS), read as unsigned
         a = a - (1 << bits) if a >= 1 << (bits - 1) else a
         b = b - (1 << bits) if b >= 1 << (bits - 1) else b
-    lo, hi = min(a, b), max(a, b)
-    mask = (stored >= lo) & (stored <= hi)
+    return min(a, b), max(a, b)
+
+
+def padding_mask(ds: Dataset, stored: np.ndarray) -> np.ndarray | None:
+    """True where ``stored`` holds Pixel Padding Value (or lies in the padding range)."""
+    if "PixelPaddingValue" not in ds or stored.ndim != 2:
+        return None
+    bounds = _padding_range(ds, stored.dtype.kind)
+    if bounds is None:
+        return None
+    mask = (stored >= bounds[0]) & (stored <= bounds[1])
+    return mask if mask.any() else None
+
+
+def padding_in_values(
+    ds: Dataset, values: np.ndarray, transform: ModalityTransform
+) -> np.ndarray | None:
+    """The padding mask from modality values (``transform`` applied to the padding range)."""
+    if "PixelPaddingValue" not in ds or values.ndim != 2 or transform.lut is not None:
+        return None
+    kind = "i" if int(ds.get("PixelRepresentation", 0)) == 1 else "u"
+    bounds = _padding_range(ds, kind)
+    if bounds is None:
+        return None
+    lo, hi = transform.apply(np.array(bounds, np.float64))
+    lo, hi = min(lo, hi), max(lo, hi)
+    mask = (values >= lo - 1e-3) & (values <= hi + 1e-3)
     return mask if mask.any() else None

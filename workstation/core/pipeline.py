@@ -16,7 +16,12 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from workstation.core.dicom_file import DicomFile
 from workstation.core.errors import DicomError, RenderError
-from workstation.core.modality_lut import ModalityTransform, modality_transform, padding_mask
+from workstation.core.modality_lut import (
+    ModalityTransform,
+    modality_transform,
+    padding_in_values,
+    padding_mask,
+)
 from workstation.core.overlays import OverlayPlane, burn_in, overlay_planes
 from workstation.core.voi import (
     Voi,
@@ -148,8 +153,49 @@ class FrameRenderer:
         self.modality.flags.writeable = False
         self.padding = padding_mask(ds, stored)
         self.choices = voi_choices(ds, frame_index)
-        self._scratch = np.empty(self.shape, np.float32)
-        self._out = np.empty(self.shape, np.uint8)
+        self._scratch: np.ndarray | None = None
+
+    @classmethod
+    def from_values(
+        cls,
+        ds: Dataset,
+        frame_index: int,
+        values: np.ndarray,
+        transform: ModalityTransform,
+        key: tuple[str, int],
+        decoder: str,
+    ) -> FrameRenderer:
+        """A renderer over modality values decoded elsewhere (a slice of a loaded volume).
+
+        ``ds`` is the frame's header (pixel data not needed; overlays in 60xx groups are drawn,
+        bits embedded in the pixel data are not available here); ``values`` is kept, not copied.
+        """
+        self = cls.__new__(cls)
+        self.file = None
+        self.frame_index = frame_index
+        self.decoder = decoder
+        self.key = key
+        self.ds = ds
+        self.is_color = False
+        self.shape = values.shape[:2]
+        try:
+            self.overlay_planes = overlay_planes(ds, frame_index, self.shape)
+        except Exception:  # an overlay that needs the pixel data: not drawn on this path
+            self.overlay_planes = []
+        self.transform = transform
+        self.modality = values
+        self.padding = padding_in_values(ds, values, transform)
+        self.choices = voi_choices(ds, frame_index)
+        self._scratch = None
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this renderer's own arrays (a volume slice it views counts as 0)."""
+        if self.is_color:
+            return int(self.rgb.nbytes)
+        own = self.modality.nbytes if self.modality.base is None else 0
+        return int(own + (self.padding.nbytes if self.padding is not None else 0))
 
     @property
     def inverted_by_file(self) -> bool:
@@ -169,11 +215,12 @@ class FrameRenderer:
         invert: bool = False,
         overlays: bool = True,
         out: np.ndarray | None = None,
+        scratch: np.ndarray | None = None,
     ) -> RenderedImage:
         """Render with ``voi`` (default: :meth:`default_voi`); ``invert`` toggles the file's polarity.
 
-        ``out`` may be a preallocated uint8 buffer of the image shape; when omitted the returned
-        pixels are a fresh array the caller owns.
+        ``out`` may be a preallocated uint8 buffer of the image shape (and ``scratch`` a float32
+        one); when omitted the returned pixels are a fresh array the caller owns.
         """
         if self.is_color:
             pixels = self.rgb.copy()
@@ -187,7 +234,11 @@ class FrameRenderer:
             if isinstance(used, VoiLut):
                 apply_voi_lut(self.modality, used, out=target)
             else:
-                apply_window(self.modality, used, out=target, scratch=self._scratch)
+                if scratch is None:
+                    if self._scratch is None:
+                        self._scratch = np.empty(self.shape, np.float32)
+                    scratch = self._scratch
+                apply_window(self.modality, used, out=target, scratch=scratch)
             inverted = self.inverted_by_file != invert
             if inverted:
                 np.subtract(255, target, out=target)

@@ -312,6 +312,7 @@ class SeriesLoader:
         paths: Sequence[str | os.PathLike[str]],
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        on_slice: Callable[[np.ndarray, int], None] | None = None,
     ) -> LoadedVolume:
         """Decode every file (one slice each, in the order given) into one volume.
 
@@ -323,6 +324,10 @@ class SeriesLoader:
             ``progress(done, total)``, called on the calling thread as slices arrive.
         cancel : callable, optional
             Polled on the calling thread while loading; when it returns True the load stops.
+        on_slice : callable, optional
+            ``on_slice(volume, index)``, called on the calling thread when slice ``index`` is in
+            ``volume`` (the array being filled; it is replaced by a float32 one when some slices
+            do not fit int16, so always use the latest): a viewer shows slices as they arrive.
 
         Raises
         ------
@@ -330,12 +335,13 @@ class SeriesLoader:
             When ``cancel`` returned True.
         """
         files = [os.fspath(p) for p in paths]
-        state = _State(len(files), progress, cancel)
+        state = _State(len(files), progress, cancel, on_slice)
         rows, cols, dtype, unreadable = _geometry(files)
         if rows == 0:
             state.errors = unreadable
             return state.result(np.zeros((len(files), 0, 0), np.int16), files)
         shm, vol = _allocate((len(files), rows, cols), dtype)
+        state.vol = vol
         try:
             redo = self._run(shm, vol, list(enumerate(files)), state)
             if redo:  # some slices do not fit int16: the volume becomes float32
@@ -343,6 +349,7 @@ class SeriesLoader:
                 vol2[...] = vol
                 shm.unlink()
                 shm, vol = shm2, vol2
+                state.vol = vol
                 state.total += len(redo)
                 self._run(shm, vol, [(i, files[i]) for i in redo], state)
         finally:
@@ -420,9 +427,11 @@ def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> tuple[SharedMemory, np
 class _State:
     """Book-keeping of one load, on the calling thread."""
 
-    def __init__(self, total: int, progress, cancel) -> None:
+    def __init__(self, total: int, progress, cancel, on_slice=None) -> None:
         self.t0 = time.perf_counter()
         self.total, self.progress, self.cancel = total, progress, cancel
+        self.on_slice = on_slice
+        self.vol: np.ndarray | None = None
         self.first_ms = float("nan")
         self.decoders: Counter[str] = Counter()
         self.errors: dict[int, str] = {}
@@ -440,6 +449,8 @@ class _State:
             self.decoders[d.decoder] += 1
             if not self.first_ms >= 0:
                 self.first_ms = (time.perf_counter() - self.t0) * 1000.0
+            if self.on_slice is not None and self.vol is not None:
+                self.on_slice(self.vol, d.index)
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, self.total)

@@ -221,13 +221,10 @@ class Gui:
         return False
 
     def screenshot(self, out: Path) -> None:
-        from PySide6.QtGui import QGuiApplication
-
-        screen = QGuiApplication.primaryScreen()
-        if QGuiApplication.platformName() not in ("offscreen", "minimal") and screen is not None:
-            pixmap = screen.grabWindow(self.window.winId())
-        else:
-            pixmap = self.window.grab()
+        """Write the window as a PNG. The window is rendered into the image by Qt (the same
+        pixels as on the screen, independent of the window manager); when VTK views land they
+        need a screen grab instead (a widget grab of an OpenGL view is black)."""
+        pixmap = self.window.grab()
         out.parent.mkdir(parents=True, exist_ok=True)
         if not pixmap.save(str(out)):
             raise OSError(f"cannot write {out}")
@@ -256,6 +253,13 @@ def run_window(
     if screenshot:
         window.resize(*size)
     window.show()
+    if screenshot:
+        from PySide6.QtWidgets import QApplication
+
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (window.width(), window.height()) != tuple(size):
+            QApplication.processEvents()
+            time.sleep(0.01)
     if layout:
         window.set_layout(layout)
     try:

@@ -143,7 +143,6 @@ class MainWindow(QMainWindow):
         self.browser_dock.setObjectName("browser")
         self.browser_dock.setWidget(self.browser_tabs)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser_dock)
-        self.resizeDocks([self.browser_dock], [440], Qt.Orientation.Horizontal)
         if not docks:
             self.browser_dock.hide()
 
@@ -290,6 +289,13 @@ class MainWindow(QMainWindow):
             s.save()
         except OSError as exc:
             log.warning("settings not saved: %s", exc)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not getattr(self, "_docks_sized", False):
+            self._docks_sized = True
+            width = max(320, min(460, self.width() * 3 // 10))
+            self.resizeDocks([self.browser_dock], [width], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.save_settings()

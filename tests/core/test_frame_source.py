@@ -1,0 +1,95 @@
+"""Frame sources: display order, per-frame decoding, the volume path and the memory budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synthetic import stack_files
+
+from workstation.core.display_sets import build_display_sets, read_header_records
+from workstation.core.frame_cache import FrameCache
+from workstation.core.frame_source import FrameSource
+from workstation.core.series_loader import SeriesLoader
+from workstation.core.viewport_model import ViewportModel, auto_window
+from workstation.core.voi import Window
+
+MB = 1024 * 1024
+
+
+def source_for(paths, budget=64 * MB) -> FrameSource:
+    records, problems = read_header_records(paths)
+    assert not problems
+    (ds,) = build_display_sets(records)
+    return FrameSource(ds, {r.path: r.ds for r in records}, FrameCache(budget))
+
+
+def test_axial_stacks_show_head_first_and_decode_per_frame(tmp_path) -> None:
+    paths = stack_files(tmp_path, "axial", n=6)
+    src = source_for(paths)
+    z = [src.plane(i).origin[2] for i in range(len(src))]
+    assert z == sorted(z, reverse=True)  # superior first
+    assert src.cached(0) is None  # nothing decoded yet, and asking never decodes
+    r = src.decode(0)
+    assert int(r.modality[3, 7]) == 500 + 7  # slice k=5 (the most superior), column 7
+    assert src.cached(0) is r and src.loaded[0]
+
+
+def test_volume_path_shows_slices_as_they_arrive(tmp_path) -> None:
+    paths = stack_files(tmp_path, "axial", n=8)
+    src = source_for(paths)
+    files = src.volume_paths()
+    assert files == [f.path for f in src.frames]
+    arrived = []
+    with SeriesLoader(workers=2) as loader:
+        result = loader.load(
+            files, on_slice=lambda vol, i: (src.slice_arrived(vol, i), arrived.append(i))
+        )
+    src.volume_done(result.failures)
+    assert sorted(arrived) == list(range(8)) and src.loaded.all()
+    r = src.cached(2)
+    assert r is not None and r.decoder == "loader"
+    assert int(r.modality[0, 9]) == 100 * 5 + 9  # display index 2 = acquisition slice 5
+    assert r.nbytes == 0  # a view of the volume, not a copy
+    assert src.cache.used >= result.volume.nbytes
+
+
+def test_budget_evicts_least_recent_and_refuses_oversized_volumes(tmp_path) -> None:
+    paths = stack_files(tmp_path, "axial", n=10, rows=64, cols=64)
+    src = source_for(paths, budget=3 * 64 * 64 * 4 + 3 * 4096 + 100)  # room for 3 frames
+    assert src.volume_paths() is None  # 10 int16 slices would not fit... nor does a volume
+    for i in range(10):
+        src.decode(i)
+    assert len(src.cache) == 3 and src.cache.used <= src.cache.budget
+    assert src.cache.evictions == 7
+    assert src.cached(9) is not None and src.cached(0) is None
+
+
+def test_cache_put_larger_than_budget_keeps_nothing() -> None:
+    cache = FrameCache(100)
+    assert cache.put("a", object(), 60)
+    assert not cache.put("b", object(), 101)
+    assert cache.get("a") is not None and cache.get("b") is None
+    cache.put("c", object(), 60)  # evicts a
+    assert cache.get("a") is None and cache.used == 60
+
+
+def test_model_window_drag_scroll_and_auto_window(tmp_path) -> None:
+    src = source_for(stack_files(tmp_path, "axial", n=5))
+    m = ViewportModel()
+    seen = []
+    m.subscribe(lambda model, what: seen.append(what))
+    m.set_source(src, 0)
+    m.scroll(10)
+    assert m.state.index == 4  # stops at the end
+    m.scroll(-2)
+    assert m.state.index == 2
+    start = Window(500, 1000)
+    m.drag_window(start, dx=256, dy=-128)  # right widens by a width, up lowers the centre
+    assert m.state.voi.width == pytest.approx(2000) and m.state.voi.center == pytest.approx(0)
+    assert m.state.voi_label == "user"
+    w = auto_window(src.decode(2))
+    vals = src.decode(2).modality
+    assert w.center == pytest.approx((np.percentile(vals, 0.5) + np.percentile(vals, 99.5)) / 2)
+    m.reset()
+    assert m.state.voi is None and m.state.index == 2
+    assert seen[:3] == ["source", "index", "index"] and "voi" in seen

@@ -197,7 +197,7 @@ def test_cine_plays_at_the_chosen_rate(qtbot, service, tmp_path) -> None:
 
 
 def test_layouts_and_maximise(qtbot, service) -> None:
-    area = ViewerArea(service)
+    area = ViewerArea(service, load_bindings())
     qtbot.addWidget(area)
     area.resize(800, 600)
     area.show()
@@ -208,6 +208,9 @@ def test_layouts_and_maximise(qtbot, service) -> None:
     with pytest.raises(ValueError):
         layout_cells("5x5")
     area.set_layout("2x2")
+    qtbot.keyClick(area.active, Qt.Key.Key_Tab)  # next viewport (not focus navigation)
+    assert area.active is area.viewports[1] and area.viewports[1].active
+    assert not area.viewports[0].active
     third = area.viewports[2]
     QApplication.sendEvent(
         third,

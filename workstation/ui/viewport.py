@@ -25,7 +25,14 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from workstation.core.annotation_text import corner_text, scale_bar_mm
-from workstation.core.calibration import calibration_for
+from workstation.core.calibration import (
+    SOURCE_IMAGER,
+    SOURCE_IMAGER_ERMF,
+    SOURCE_PIXEL_SPACING,
+    SOURCE_SCANNED,
+    SOURCE_US_REGION,
+    calibration_for,
+)
 from workstation.core.geometry import orientation_labels
 from workstation.core.pipeline import FrameRenderer
 from workstation.core.view_state import effective_scale, screen_axes_in_patient, to_image
@@ -43,6 +50,13 @@ _DEFAULT_MOUSE = {
     Qt.MouseButton.LeftButton: "window_level",
     Qt.MouseButton.MiddleButton: "pan",
     Qt.MouseButton.RightButton: "zoom",
+}
+_CALIBRATION_LABELS = {
+    SOURCE_PIXEL_SPACING: "Pixel Spacing",
+    SOURCE_IMAGER: "Imager Pixel Spacing (detector)",
+    SOURCE_IMAGER_ERMF: "Imager Pixel Spacing / magnification",
+    SOURCE_SCANNED: "scanned film spacing",
+    SOURCE_US_REGION: "ultrasound region",
 }
 # Actions the viewport performs itself; the rest go to the window through action_requested.
 _LOCAL_ACTIONS = {
@@ -448,6 +462,14 @@ class Viewport(QWidget):
             slice_location=loc,
         )
         w, h, m = self.width() - SCROLLBAR_W, self.height(), 6
+        room = int(w * 0.42)  # each corner keeps clear of the orientation label between them
+
+        def fit(lines):
+            return tuple(fm.elidedText(x, Qt.TextElideMode.ElideRight, room) for x in lines)
+
+        ct = type(ct)(
+            fit(ct.top_left), fit(ct.top_right), fit(ct.bottom_left), ct.bottom_right, ct.lossy
+        )
         for i, line in enumerate(ct.top_left):
             self._text(p, m, m + lh * (i + 1) - fm.descent(), line)
         for i, line in enumerate(ct.top_right):
@@ -527,8 +549,7 @@ class Viewport(QWidget):
         p.setFont(small)
         fm = p.fontMetrics()
         self._text(p, x - 10 - fm.horizontalAdvance(text), y0 + px / 2, text)
-        source = cal.source if cal.source != "PixelSpacing" else "Pixel Spacing"
-        source = source.replace("ImagerPixelSpacing", "Imager Pixel Spacing")
+        source = _CALIBRATION_LABELS.get(cal.source, cal.source)
         self._text(
             p,
             x - 10 - fm.horizontalAdvance(source),
@@ -653,6 +674,9 @@ class Viewport(QWidget):
         elif action == "scroll":
             self.model.scroll(-round(steps) if abs(steps) >= 1 else (-1 if steps > 0 else 1))
         event.accept()
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002
+        return False  # Tab is a binding (next viewport), not focus navigation
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         action = self.bindings.action_for_key(event) if self.bindings is not None else None

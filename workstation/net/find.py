@@ -23,6 +23,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -233,7 +234,9 @@ def build_identifier(
             continue  # a lower level's attribute cannot be returned at this level
         if LEVELS.index(key_level) < rank and keyword not in _UNIQUE.values():
             continue  # nor a non-unique one of a level above (strictly hierarchical peers)
-        setattr(ds, keyword, value)
+        with warnings.catch_warnings():  # pydicom warns on wildcards: 'C?' is not a valid CS
+            warnings.simplefilter("ignore")
+            setattr(ds, keyword, value)
     for upper in LEVELS[1:rank]:  # the unique keys of the levels above must be present
         if _UNIQUE[upper] not in ds:
             setattr(ds, _UNIQUE[upper], "")

@@ -320,6 +320,9 @@ def _drive(
                 )
             last = time.monotonic()
             state.update(status)
+            if code in (SUCCESS, WARNING) and "NumberOfRemainingSuboperations" not in status:
+                with state.lock:  # optional in a final response: nothing is left
+                    state.remaining = 0
             if code in PENDING:
                 _notify(on_progress, state.progress())
                 continue
@@ -332,6 +335,10 @@ def _drive(
                 return result
             if code == MOVE_DESTINATION_UNKNOWN:
                 raise MoveDestinationUnknown(node.label, destination, comment)
+            if destination and not state.completed:  # Orthanc answers 0xC000 for 0xA801
+                comment = "; ".join(filter(None, (comment, (
+                    f"does the node know the move destination {destination!r} (our AE title, "
+                    "address and listener port)? C-GET needs no destination"))))  # fmt: skip
             raise RetrieveFailed(node.label, code, comment, result)
         raise PeerAborted(node.label, f"{state.method}: the node sent no final response",
                           state.result(target, None))  # fmt: skip

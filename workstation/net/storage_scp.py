@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.uid import AllTransferSyntaxes
+from pydicom.uid import AllTransferSyntaxes, ExplicitVRLittleEndian
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
@@ -58,6 +58,14 @@ DEFAULT_MAX_PDU = 1_048_576  # large PDUs: fewer Python-level PDU round trips pe
 #: ~1 ms per C-STORE (a fresh PDU waits for the next poll); 0.2 ms took a storescu series from
 #: ~190 to ~300 images/s here, for ~7% of a core while an association sits idle.
 DEFAULT_POLL_INTERVAL = 0.0002
+
+#: The order we accept transfer syntaxes in when a context proposes several (pynetdicom takes
+#: the acceptor's first that the requestor proposed): Explicit VR Little Endian first, the
+#: syntax most archives store, so that a sender proposing [explicit, big endian, implicit] in one
+#: context (DCMTK's dcmqrscp and movescu do) sends its files unchanged instead of converting them
+#: to Implicit VR (pydicom's list begins with Implicit).
+ACCEPTED_SYNTAXES = [ExplicitVRLittleEndian, *(ts for ts in AllTransferSyntaxes
+                                                if ts != ExplicitVRLittleEndian)]  # fmt: skip
 
 #: ``store_callback(data, calling_ae, peer) -> DIMSE status``. ``data`` is a complete Part 10
 #: file; ``peer`` is ``"host:port"``. Raising ``OSError`` (``ArchiveWriteError`` is one) answers
@@ -167,9 +175,9 @@ class StorageListener:
         ae.maximum_associations = maximum_associations
         if not accept_any:
             ae.require_calling_aet = list(self.allowed_calling_aes)
-        ae.add_supported_context(Verification, AllTransferSyntaxes)
+        ae.add_supported_context(Verification, ACCEPTED_SYNTAXES)
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, AllTransferSyntaxes)
+            ae.add_supported_context(context.abstract_syntax, ACCEPTED_SYNTAXES)
         self._ae = ae
 
     # --- observers ------------------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""Failures of query/retrieve, each with a clear error and no hang, against real sockets and a
+real pynetdicom Q/R peer (``tests/qr_peer.py``): node down (refused; connect timeout), a peer
+that accepts TCP and says nothing, a peer that aborts in the middle of a C-MOVE (what arrived
+is kept, the retrieve is partial, a second retrieve completes it), and C-CANCEL of a C-FIND and
+of a C-MOVE.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from workstation.app.retrieve_service import RetrieveService
+from workstation.archive.archive import Archive
+from workstation.net.cancel import CancelToken
+from workstation.net.echo import echo
+from workstation.net.errors import NodeUnreachable, OperationTimeout, PeerAborted
+from workstation.net.find import find
+from workstation.net.nodes import LocalIdentity, RemoteNode
+
+peers = pytest.importorskip("peers")
+qr_peer = pytest.importorskip("qr_peer")
+
+WS = "WS"
+
+
+@pytest.fixture
+def ct_files(corpus_dir: Path) -> list[Path]:
+    files = sorted((corpus_dir / "ct_series").glob("*/*.dcm"))
+    assert len(files) == 28
+    return files
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    with Archive(tmp_path / "archive") as archive:
+        yield archive
+
+
+def test_refused_port_answers_at_once() -> None:
+    node = RemoteNode("down", "DOWN", "127.0.0.1", peers.free_port(), connect_timeout=3)
+    started = time.monotonic()
+    with pytest.raises(NodeUnreachable) as info:
+        list(find(LocalIdentity(WS), node, "study"))
+    assert time.monotonic() - started < 1.0
+    assert info.value.reason == "refused" and "connection refused" in str(info.value)
+    assert echo(LocalIdentity(WS), node).outcome == "unreachable"
+
+
+def test_unanswered_connect_times_out_within_the_connect_timeout() -> None:
+    """A listening socket whose backlog is full drops further SYNs, like a host that is down."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the accept queue (never accepted)
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    time.sleep(0.2)
+    node = RemoteNode("blackhole", "X", "127.0.0.1", port, connect_timeout=1.5)
+    try:
+        started = time.monotonic()
+        result = echo(LocalIdentity(WS), node)
+        elapsed = time.monotonic() - started
+    finally:
+        for s in fillers:
+            s.close()
+        server.close()
+    if result.outcome == "aborted":  # the kernel completed the handshake after all
+        pytest.skip("this kernel accepted the connection beyond the backlog")
+    assert result.outcome == "timeout", result.message
+    assert "1.5 s" in result.message and 1.2 < elapsed < 3.0
+
+
+def test_silent_peer_is_an_acse_timeout() -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    node = RemoteNode("silent", "X", "127.0.0.1", server.getsockname()[1], acse_timeout=1.0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationTimeout) as info:
+            list(find(LocalIdentity(WS), node, "study"))
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert 0.9 < elapsed < 3.0
+    assert "no answer to the association request within 1 s" in str(info.value)
+
+
+def test_peer_abort_mid_move_keeps_what_arrived_and_a_second_retrieve_completes(
+    ct_files: list[Path], archive: Archive
+) -> None:
+    study = pydicom.dcmread(ct_files[0], stop_before_pixels=True).StudyInstanceUID
+    port = peers.free_port()
+    identity = LocalIdentity(WS, port)
+    peer = qr_peer.QrPeer(ct_files, {WS: port}, faults=qr_peer.Faults(abort_move_after=10))
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port, dimse_timeout=10)
+        service = RetrieveService(archive, identity)
+        started = time.monotonic()
+        first = service.retrieve(node, study)
+        assert time.monotonic() - started < 10
+        assert first.outcome == "partial", first.message
+        assert isinstance(first.error, PeerAborted)
+        assert first.arrived == 10 and "aborted" in first.message
+        assert "retrieve again" in first.message
+        assert len(service.local_instances(study)) == 10  # what arrived is kept and indexed
+
+        peer.faults.abort_move_after = None
+        second = service.retrieve(node, study)
+    assert second.outcome == "complete", second.message
+    assert (second.already_local, second.arrived, second.on_node) == (10, 18, 28)
+    assert peer.moves == ["STUDY", "IMAGE"]  # the second asked only for the missing 18
+    assert sum(r.completed for r in second.results) == 18
+    assert len(service.local_instances(study)) == 28
+
+
+def test_cancel_find_sends_c_cancel(ct_files: list[Path]) -> None:
+    peer = qr_peer.QrPeer(ct_files, faults=qr_peer.Faults(find_delay=0.05, find_repeat=50))
+    token = CancelToken()
+    got = []
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port)
+        study = pydicom.dcmread(ct_files[0], stop_before_pixels=True).StudyInstanceUID
+        started = time.monotonic()
+        for result in find(LocalIdentity(WS), node, "image",
+                           {"StudyInstanceUID": study,
+                            "SeriesInstanceUID": pydicom.dcmread(ct_files[0]).SeriesInstanceUID},
+                           cancel=token):  # fmt: skip
+            got.append(result)
+            if len(got) == 3:
+                token.cancel()
+        elapsed = time.monotonic() - started
+    assert len(got) == 3  # nothing yielded after the cancel
+    assert elapsed < 2.0  # 1,400 matches at 50 ms would take 70 s
+    assert peer.cancelled_finds == 1
+
+
+def test_find_limit_stops_the_query(ct_files: list[Path]) -> None:
+    peer = qr_peer.QrPeer(ct_files, faults=qr_peer.Faults(find_delay=0.02, find_repeat=50))
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port)
+        ds = pydicom.dcmread(ct_files[0], stop_before_pixels=True)
+        results = list(find(LocalIdentity(WS), node, "image", {
+            "StudyInstanceUID": ds.StudyInstanceUID, "SeriesInstanceUID": ds.SeriesInstanceUID,
+        }, limit=5))  # fmt: skip
+    assert len(results) == 5 and peer.cancelled_finds == 1

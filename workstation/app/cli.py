@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation import __version__
-from workstation.app import cli_archive, cli_network, cli_query
+from workstation.app import cli_archive, cli_demo, cli_network, cli_query
 from workstation.app.services import Services
 from workstation.core.errors import DicomError
 
@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
     cli_network.register(sub)
     cli_archive.register(sub)
+    cli_demo.register(sub)
     cli_query.register(sub)
     return parser
 

@@ -125,7 +125,7 @@ class ImportPanel(QWidget):
         self.last_report: ImportReport | None = None
 
         self.bar = QProgressBar(objectName="ImportProgress", textVisible=True)
-        self.bar.setFormat("%v / %m")
+        self.bar.setFormat("%p%")
         self.rate = QLabel(objectName="ImportRate")
         self.cancel_button = QPushButton("Cancel", toolTip="Stop; what is imported is kept")
         self.cancel_button.clicked.connect(self.cancel)
@@ -135,7 +135,7 @@ class ImportPanel(QWidget):
         self.details_button.setToolTip("Reasons for every file not imported")
         self.details = QPlainTextEdit(readOnly=True, objectName="ImportDetails")
         self.details.setMaximumHeight(140)
-        self.details_button.toggled.connect(self.details.setVisible)
+        self.details_button.toggled.connect(self._show_details)
 
         running = QHBoxLayout()
         running.setContentsMargins(0, 0, 0, 0)
@@ -229,10 +229,13 @@ class ImportPanel(QWidget):
         details = details_text(report)
         self.details.setPlainText(details)
         self.details_button.setVisible(bool(details))
-        self.details.setVisible(bool(details) and self.details_button.isChecked())
+        self._show_details(self.details_button.isChecked())
         self.finished.emit(report)
         if self._queue:
             self.start(self._queue.pop(0))
+
+    def _show_details(self, on: bool) -> None:
+        self.details.setVisible(on and bool(self.details.toPlainText()))
 
     def _failed(self, _token: int, message: str) -> None:
         self._cancel = None

@@ -34,6 +34,7 @@ DATE_CHOICES: dict[str, tuple[int, int] | None] = {
 CUSTOM = "Custom range"
 MODALITIES = ("", "CT", "MR", "CR", "DX", "MG", "US", "NM", "PT", "XA", "RF", "OT", "SR", "SEG")
 _DEBOUNCE_MS = 300
+_NARROW_CHARS = 100  # below this width (in average characters) the fields take three rows
 
 
 def _qdate(day: _dt.date) -> QDate:
@@ -65,7 +66,7 @@ class SearchForm(QWidget):
         self._timer = QTimer(self, singleShot=True, interval=_DEBOUNCE_MS)
         self._timer.timeout.connect(self.submit)
 
-        self.name = self._line("Patient name: smith* or doe^j*", "PatientName")
+        self.name = self._line("Name: smith* or doe^j*", "PatientName")
         self.patient_id = self._line("Patient ID", "PatientID")
         self.accession = self._line("Accession", "AccessionNumber")
         self.description = self._line("Study description", "StudyDescription")
@@ -92,35 +93,65 @@ class SearchForm(QWidget):
         clear = QPushButton("Clear", toolTip="Show every study")
         clear.clicked.connect(self.clear)
 
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setHorizontalSpacing(6)
-        grid.setVerticalSpacing(4)
-        grid.addWidget(self.name, 0, 0, 1, 2)
-        grid.addWidget(self.patient_id, 0, 2)
-        grid.addWidget(self.accession, 0, 3)
-        dates = QHBoxLayout()
+        self._dates = QWidget()
+        dates = QHBoxLayout(self._dates)
+        dates.setContentsMargins(0, 0, 0, 0)
         dates.setSpacing(4)
         dates.addWidget(self.date_choice)
         dates.addWidget(self.date_from)
         dates.addWidget(self.date_to)
         dates.addStretch(1)
-        grid.addLayout(dates, 1, 0, 1, 2)
-        mod = QHBoxLayout()
+        self._mod = QWidget()
+        mod = QHBoxLayout(self._mod)
+        mod.setContentsMargins(0, 0, 0, 0)
         mod.setSpacing(4)
         mod.addWidget(QLabel("Modality"))
         mod.addWidget(self.modality, 1)
-        grid.addLayout(mod, 1, 2)
-        grid.addWidget(self.description, 1, 3)
-        buttons = QHBoxLayout()
+        self._buttons = QWidget()
+        buttons = QHBoxLayout(self._buttons)
+        buttons.setContentsMargins(0, 0, 0, 0)
         buttons.setSpacing(4)
         buttons.addWidget(search)
         buttons.addWidget(clear)
-        grid.addLayout(buttons, 0, 4)
-        grid.setColumnStretch(0, 2)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(2, 1)
-        grid.setColumnStretch(3, 2)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(6)
+        self._grid.setVerticalSpacing(4)
+        self._narrow: bool | None = None
+        self._arrange(narrow=False)
+
+    # --- layout: two rows when wide, three in a narrow side panel -----------------------------
+    def _arrange(self, narrow: bool) -> None:
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        grid = self._grid
+        placed = (self.name, self.patient_id, self.accession, self.description, self._dates,
+                  self._mod, self._buttons)  # fmt: skip
+        for w in placed:
+            grid.removeWidget(w)
+        if narrow:
+            cells = [(self.name, 0, 0, 1, 2), (self.patient_id, 0, 2, 1, 1),
+                     (self._dates, 1, 0, 1, 2), (self.accession, 1, 2, 1, 1),
+                     (self._mod, 2, 0, 1, 1), (self.description, 2, 1, 1, 1),
+                     (self._buttons, 2, 2, 1, 1)]  # fmt: skip
+            stretches = (1, 2, 1, 0, 0)
+        else:
+            cells = [(self.name, 0, 0, 1, 2), (self.patient_id, 0, 2, 1, 1),
+                     (self.accession, 0, 3, 1, 1), (self._buttons, 0, 4, 1, 1),
+                     (self._dates, 1, 0, 1, 2), (self._mod, 1, 2, 1, 1),
+                     (self.description, 1, 3, 1, 1)]  # fmt: skip
+            stretches = (2, 1, 1, 2, 0)
+        for w, row, column, rows, columns in cells:
+            grid.addWidget(w, row, column, rows, columns)
+        for column, stretch in enumerate(stretches):
+            grid.setColumnStretch(column, stretch)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._arrange(
+            narrow=event.size().width() < _NARROW_CHARS * self.fontMetrics().averageCharWidth()
+        )
 
     def _line(self, placeholder: str, name: str) -> QLineEdit:
         edit = QLineEdit(placeholderText=placeholder, objectName=name, clearButtonEnabled=True)

@@ -43,13 +43,19 @@ def tile_text(entry: SeriesEntry) -> str:
     return "\n".join((head or "Series", entry.description or "(no description)", amount))
 
 
-def thumbnail_pixmap(thumb: Thumbnail, dpr: float) -> QPixmap | None:
-    """A pixmap of a rendered thumbnail (GUI thread), or None when it has no image."""
+def thumbnail_pixmap(thumb: Thumbnail, size: int, dpr: float) -> QPixmap | None:
+    """A ``size`` x ``size`` (logical) pixmap with the thumbnail centred on a transparent
+    square, so that tiles of wide and tall images line up; None when it has no image."""
     if not thumb.data:
         return None
     fmt = QImage.Format.Format_RGB888 if thumb.channels == 3 else QImage.Format.Format_Grayscale8
     image = QImage(thumb.data, thumb.width, thumb.height, thumb.width * thumb.channels, fmt)
-    pixmap = QPixmap.fromImage(image.copy())  # copy: the QImage must not outlive the bytes
+    side = max(round(size * dpr), thumb.width, thumb.height)
+    pixmap = QPixmap(side, side)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.drawImage((side - thumb.width) // 2, (side - thumb.height) // 2, image)
+    painter.end()  # drawn: the QImage no longer needs the bytes
     pixmap.setDevicePixelRatio(dpr)
     return pixmap
 

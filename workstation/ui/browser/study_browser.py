@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QStorageInfo, Qt, Signal, Slot
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from workstation.archive.archive import Archive
-from workstation.archive.importer import Importer, ImportReport
+from workstation.archive.importer import Importer, ImportProgress, ImportReport
 from workstation.ui.browser.archive_jobs import MAX_STUDIES, load_study_detail, run_query
 from workstation.ui.browser.column_widths import fit_columns
 from workstation.ui.browser.import_panel import ImportPanel
@@ -54,6 +55,8 @@ from workstation.ui.browser.values import (
 )
 
 log = logging.getLogger(__name__)
+
+_LIVE_REFRESH_S = 2.0  # how often the list is refreshed while an import runs
 
 #: Sample contents that set the initial column widths (the description takes what is left).
 _WIDTH_SAMPLES = {
@@ -155,6 +158,8 @@ class StudyBrowser(QWidget):
 
         self.import_panel = ImportPanel(importer or Importer(archive), self)
         self.import_panel.finished.connect(self._import_done)
+        self.import_panel.progressed.connect(self._import_progressed)
+        self._last_refresh = 0.0
         self.status = QLabel(objectName="BrowserStatus")
         buttons = QHBoxLayout()
         buttons.setSpacing(4)
@@ -326,7 +331,7 @@ class StudyBrowser(QWidget):
     def _thumbnail_done(self, _token: int, value: tuple) -> None:
         key, thumb, dpr = value
         thumb: Thumbnail
-        pixmap = thumbnail_pixmap(thumb, dpr)
+        pixmap = thumbnail_pixmap(thumb, THUMB_SIZE, dpr)
         self._cache.put(key, (pixmap, thumb.error))
         if self._detail and any(s.series_uid == key[0] for s in self._detail.series):
             self._apply_thumbnail(key[0], pixmap, thumb.error)
@@ -364,6 +369,13 @@ class StudyBrowser(QWidget):
     def import_paths(self, paths: Sequence[str]) -> None:
         """Import files, folders, zips or DICOMDIRs (drag and drop lands here)."""
         self.import_panel.start([os.fspath(p) for p in paths])
+
+    def _import_progressed(self, progress: ImportProgress) -> None:
+        """During a long import, show the studies as they arrive (every few seconds)."""
+        now = time.monotonic()
+        if progress.imported and now - self._last_refresh >= _LIVE_REFRESH_S:
+            self._last_refresh = now
+            self.refresh()
 
     def _import_done(self, report: ImportReport) -> None:
         self.refresh()

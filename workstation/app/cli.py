@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="open the window on the demo studies (generated into the archive on first use)",
     )
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="with no subcommand: open the window, wait until the viewports have painted, write "
+        "a PNG of it and exit",
+    )
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser(
@@ -178,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from workstation.app.gui import run_window
 
-        return run_window(services, demo=args.demo)
+        return run_window(services, demo=args.demo, screenshot=args.screenshot)
     try:
         return args.func(args, services)
     except DicomError as exc:

@@ -158,7 +158,7 @@ class Gui:
                 state["result"] = install_demo(
                     archive,
                     progress=lambda d, t: state.update(done=d, total=max(t, 1)),
-                    cancel=cancel.is_set,
+                    cancel=cancel,
                 )
             except Exception as exc:  # noqa: BLE001 - shown to the user
                 log.exception("demo install")

@@ -7,6 +7,7 @@ bindings, presets, settings) and the browser widgets; nothing here opens files o
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -294,8 +295,11 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not getattr(self, "_docks_sized", False):
             self._docks_sized = True
-            width = max(320, min(460, self.width() * 3 // 10))
-            self.resizeDocks([self.browser_dock], [width], Qt.Orientation.Horizontal)
+            QTimer.singleShot(0, self._size_docks)
+
+    def _size_docks(self) -> None:
+        width = max(320, min(480, self.width() * 3 // 10))
+        self.resizeDocks([self.browser_dock], [width], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.save_settings()
@@ -400,6 +404,13 @@ class MainWindow(QMainWindow):
         """Open files or folders in place (no import): each display set in its own viewport."""
         self.status_label.setText("Reading " + ", ".join(paths))
         self.opener.open_paths(viewport or "layout", list(paths))
+        folders = [p for p in paths if os.path.isdir(p)]
+        for i in range(self.browser_tabs.count()):
+            widget = self.browser_tabs.widget(i)
+            if folders and hasattr(widget, "open_path"):  # the media browser: its tree too
+                widget.open_path(folders[0])
+                self.browser_tabs.setCurrentIndex(i)
+                break
 
     def _provisional(self, token: object, source: FrameSource) -> None:
         if isinstance(token, Viewport) and self._pending.get(id(token)) is not None:
@@ -409,7 +420,9 @@ class MainWindow(QMainWindow):
         if not isinstance(token, Viewport):
             return
         self._pending.pop(id(token), None)
-        index = next((i for i, f in enumerate(source.frames) if f.path == first_path), 0)
+        # a stack opens at its first image in display order (the top of an axial stack), even
+        # when the provisional first file lies elsewhere in it
+        index = 0
         current = token.model.source
         if current is not None and len(current) == 1 and current.frames[0].path == first_path:
             token.model.replace_source(source, index)

@@ -232,7 +232,7 @@ def two_views(qtbot, service, tmp_path, second="coronal", n2=32, spacing2=1.0):
     for_uid = "1.2.3.4.5.6.7"
     axial = sources(stack_files(tmp_path / "ax", "axial", n=16, spacing=2.0, for_uid=for_uid))[0]
     other = sources(stack_files(tmp_path / "o", second, n=n2, spacing=spacing2, for_uid=for_uid))[0]
-    area = ViewerArea(service)
+    area = ViewerArea(service, load_bindings(), load_presets())
     qtbot.addWidget(area)
     area.resize(800, 400)
     area.show()
@@ -280,3 +280,19 @@ def test_locate_moves_the_other_viewport_to_the_point(qtbot, service, tmp_path) 
     assert abs(y - 9.5) <= 0.5
     col, row = b.locate_point
     assert col == pytest.approx(10.0)
+
+
+def test_middle_drag_pans_and_linked_viewports_follow(qtbot, service, tmp_path) -> None:
+    area, a, b = two_views(qtbot, service, tmp_path, second="axial", n2=16, spacing2=2.0)
+    m0 = a.model.transform()
+    drag(a, (100, 100), (140, 70), Qt.MouseButton.MiddleButton)
+    assert a.model.state.pan == pytest.approx((40.0, -30.0))
+    assert a.model.transform()[:2, 2] == pytest.approx(m0[:2, 2] + [40.0, -30.0])
+    assert b.model.state.pan == (0.0, 0.0)  # not linked yet
+    area.link_window = area.link_zoom = True
+    drag(a, (100, 100), (110, 100), Qt.MouseButton.MiddleButton)
+    drag(a, (100, 100), (164, 100))  # left drag: window
+    assert b.model.state.pan == a.model.state.pan == pytest.approx((50.0, -30.0))
+    assert b.model.state.voi == a.model.state.voi and a.model.state.voi.width > 1000
+    qtbot.keyClick(a, Qt.Key.Key_S)  # sync off
+    assert area.sync_mode == "off"

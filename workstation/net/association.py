@@ -35,7 +35,7 @@ from workstation.net.errors import (
     TlsError,
 )
 from workstation.net.nodes import LocalIdentity, RemoteNode
-from workstation.net.tcp import set_nodelay_on_open
+from workstation.net.tcp import set_nodelay_on_open, use_fast_recv
 from workstation.net.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class Context:
 
 def _on_conn_open(event: Any) -> None:
     set_nodelay_on_open(event)
+    use_fast_recv(event)
     dul = event.assoc.dul
     if hasattr(dul, "_run_loop_delay"):  # pynetdicom's poll knob (a private attribute)
         dul._run_loop_delay = POLL_INTERVAL

@@ -33,7 +33,7 @@ from workstation.net.listener_events import (
     ReceivedInstance,
 )
 from workstation.net.part10 import part10_header
-from workstation.net.tcp import set_nodelay_on_open
+from workstation.net.tcp import set_nodelay_on_open, use_fast_recv
 
 __all__ = [
     "CANNOT_UNDERSTAND",
@@ -319,6 +319,7 @@ class StorageListener:
     # --- pynetdicom handlers (association threads) ----------------------------------------------
     def _on_conn_open(self, event: Any) -> None:
         set_nodelay_on_open(event)
+        use_fast_recv(event)
         dul = event.assoc.dul
         if hasattr(dul, "_run_loop_delay"):  # pynetdicom's poll knob (a private attribute)
             dul._run_loop_delay = self.poll_interval

@@ -1,0 +1,240 @@
+"""Retrieve speed: the same 400-image CT study from Orthanc, ours against DCMTK, in one run.
+
+Orthanc runs on loopback (its own storage, no plugins, TCP_NODELAY=1) holding the uncompressed
+400-slice CT phantom of ``benchmarks/series_load.py``. Each repetition, interleaved:
+
+* ours, C-MOVE: ``RetrieveService.retrieve`` into a fresh archive -- a temporary listener on our
+  port, Orthanc's C-MOVE into it, every instance spooled and indexed (the call returns once the
+  archive has them all) -- what ``workstation retrieve`` does, in-process;
+* DCMTK, C-MOVE: ``movescu`` asking Orthanc to send to a fresh ``storescp`` (plain files, no
+  index; TCP_NODELAY=1), timed from the ``movescu`` start to its exit;
+* ours, C-GET: the same ``retrieve`` by C-GET (an image-level C-FIND first, to know the SOP
+  classes, then C-GET into the archive);
+* DCMTK, C-GET: ``getscu`` writing plain files;
+* C-FIND latency at STUDY level (patient ID key): our ``find`` (a new association per query)
+  against ``findscu`` (a new process per query, so its start-up is included: reported apart).
+
+``ratio_vs_dcmtk`` is ours / DCMTK images per second for C-MOVE (target >= 1.0).
+
+Usage: ``python benchmarks/retrieve.py [--quick] [--reps N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(ROOT))
+
+from ingest import free_port, stop, wait_for_port  # noqa: E402
+from series_load import uncompressed_series  # noqa: E402
+
+DATA = ROOT / "_data"
+N = 400
+NODELAY = {**os.environ, "TCP_NODELAY": "1"}
+TIMEOUT = 300.0
+OURS, STORESCP, SCU = "OURS", "STORESCP", "BENCHSCU"
+FIND_QUERIES = 20
+
+
+@contextmanager
+def orthanc(tmp: Path, ours_port: int, storescp_port: int) -> Iterator[int]:
+    http, dicom = free_port(), free_port()
+    config = {"Name": "bench", "StorageDirectory": str(tmp / "db"), "IndexDirectory": str(tmp / "db"),
+              "Plugins": [], "HttpPort": http, "DicomPort": dicom, "DicomAet": "ORTHANC",
+              "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
+              "DicomCheckCalledAet": False, "StorageCompression": False, "SaveJobs": False,
+              "DicomAlwaysAllowGet": True, "DicomAlwaysAllowMove": True,
+              "DicomModalities": {"ours": [OURS, "127.0.0.1", ours_port],
+                                  "storescp": [STORESCP, "127.0.0.1", storescp_port],
+                                  "scu": [SCU, "127.0.0.1", 1]}}  # fmt: skip
+    (tmp / "orthanc.json").write_text(json.dumps(config))
+    proc = subprocess.Popen(["Orthanc", str(tmp / "orthanc.json")], env=NODELAY,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port(dicom, proc, "Orthanc")
+        wait_for_port(http, proc, "Orthanc")
+        yield dicom
+    finally:
+        stop(proc)
+
+
+def load(files: list[Path], port: int) -> None:
+    cmd = ["storescu", "-aet", SCU, "-aec", "ORTHANC", "127.0.0.1", str(port), *map(str, files)]
+    result = subprocess.run(cmd, env=NODELAY, capture_output=True, text=True, timeout=TIMEOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"storescu into Orthanc failed: {result.stderr[-500:]}")
+
+
+def ours(node, identity, study: str, method: str) -> float:
+    from workstation.app.retrieve_service import RetrieveService
+    from workstation.archive.archive import Archive
+
+    with tempfile.TemporaryDirectory(prefix="retrieve-", dir=DATA) as tmp:
+        archive = Archive(Path(tmp) / "archive")
+        try:
+            started = time.perf_counter()
+            report = RetrieveService(archive, identity).retrieve(node, study, method=method)
+            seconds = time.perf_counter() - started
+        finally:
+            archive.close()
+    if report.outcome != "complete" or report.arrived != N:
+        raise RuntimeError(f"our {method} did not complete: {report.message}")
+    return seconds
+
+
+def dcmtk_move(orthanc_port: int, storescp_port: int, study: str) -> float:
+    with tempfile.TemporaryDirectory(prefix="retrieve-", dir=DATA) as tmp:
+        scp = subprocess.Popen(["storescp", "-od", tmp, str(storescp_port)], env=NODELAY,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            wait_for_port(storescp_port, scp, "storescp")
+            cmd = ["movescu", "-S", "-aet", SCU, "-aec", "ORTHANC", "-aem", STORESCP,
+                   "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
+                   "127.0.0.1", str(orthanc_port)]  # fmt: skip
+            started = time.perf_counter()
+            result = subprocess.run(cmd, env=NODELAY, capture_output=True, text=True,
+                                    timeout=TIMEOUT)  # fmt: skip
+            seconds = time.perf_counter() - started
+        finally:
+            stop(scp)
+        got = len(list(Path(tmp).iterdir()))
+    if result.returncode != 0 or got != N:
+        raise RuntimeError(f"movescu -> storescp: {got} files; {result.stderr[-500:]}")
+    return seconds
+
+
+def dcmtk_get(orthanc_port: int, study: str) -> float:
+    with tempfile.TemporaryDirectory(prefix="retrieve-", dir=DATA) as tmp:
+        cmd = ["getscu", "-S", "-aet", SCU, "-aec", "ORTHANC", "-od", tmp,
+               "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
+               "127.0.0.1", str(orthanc_port)]  # fmt: skip
+        started = time.perf_counter()
+        result = subprocess.run(cmd, env=NODELAY, capture_output=True, text=True, timeout=TIMEOUT)
+        seconds = time.perf_counter() - started
+        got = len(list(Path(tmp).iterdir()))
+    if result.returncode != 0 or got != N:
+        raise RuntimeError(f"getscu: {got} files; {result.stderr[-500:]}")
+    return seconds
+
+
+def find_ours(node, identity, patient_id: str) -> float:
+    from workstation.net.find import find
+
+    started = time.perf_counter()
+    results = list(find(identity, node, "study", {"PatientID": patient_id}))
+    seconds = time.perf_counter() - started
+    if len(results) != 1:
+        raise RuntimeError(f"our C-FIND found {len(results)} studies")
+    return seconds
+
+
+def find_dcmtk(orthanc_port: int, patient_id: str) -> float:
+    cmd = ["findscu", "-S", "-aet", SCU, "-aec", "ORTHANC", "-k", "QueryRetrieveLevel=STUDY",
+           "-k", f"PatientID={patient_id}", "-k", "StudyInstanceUID", "-k", "PatientName",
+           "-k", "StudyDate", "-k", "StudyDescription", "127.0.0.1", str(orthanc_port)]  # fmt: skip
+    started = time.perf_counter()
+    result = subprocess.run(cmd, env=NODELAY, capture_output=True, text=True, timeout=60)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"findscu failed: {result.stderr[-300:]}")
+    return seconds
+
+
+def process_start() -> float:
+    """What starting a DCMTK tool costs here (``findscu --version``), to read findscu's time."""
+    started = time.perf_counter()
+    subprocess.run(["findscu", "--version"], capture_output=True, timeout=60)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repetition (about a minute)")
+    parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 1)")
+    args = parser.parse_args()
+    reps = args.reps or (1 if args.quick else 5)
+    for tool in ("Orthanc", "storescu", "storescp", "movescu", "getscu", "findscu"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed: cannot run this benchmark", file=sys.stderr)
+            return 2
+    import pydicom
+
+    from workstation.net.nodes import LocalIdentity, RemoteNode
+
+    files = [Path(p) for p in uncompressed_series(N)]
+    size = sum(p.stat().st_size for p in files)
+    first = pydicom.dcmread(files[0], stop_before_pixels=True)
+    study, patient_id = str(first.StudyInstanceUID), str(first.PatientID)
+    sys.setswitchinterval(0.0002)  # as 'workstation retrieve' and 'listen' run (see cli_network)
+    ours_port, storescp_port = free_port(), free_port()
+    identity = LocalIdentity(OURS, ours_port)
+    times: dict[str, list[float]] = {k: [] for k in ("ours_move", "dcmtk_move", "ours_get",
+                                                     "dcmtk_get")}  # fmt: skip
+    finds: dict[str, list[float]] = {"ours": [], "findscu": [], "process_start": []}
+    with tempfile.TemporaryDirectory(prefix="retrieve-orthanc-", dir=DATA) as tmp:
+        with orthanc(Path(tmp), ours_port, storescp_port) as port:
+            load(files, port)
+            node = RemoteNode("orthanc", "ORTHANC", "127.0.0.1", port)
+            ours(node, identity, study, "C-MOVE")  # warm-up: Orthanc's cache, our imports
+            for _ in range(reps):  # interleaved
+                times["ours_move"].append(ours(node, identity, study, "C-MOVE"))
+                times["dcmtk_move"].append(dcmtk_move(port, storescp_port, study))
+                times["ours_get"].append(ours(node, identity, study, "C-GET"))
+                times["dcmtk_get"].append(dcmtk_get(port, study))
+                for _ in range(FIND_QUERIES):
+                    finds["ours"].append(find_ours(node, identity, patient_id))
+                    finds["findscu"].append(find_dcmtk(port, patient_id))
+                finds["process_start"].append(process_start())
+
+    rate = {k: N / statistics.median(v) for k, v in times.items()}
+    find_ms = {k: 1000 * statistics.median(v) for k, v in finds.items()}
+    ratio = rate["ours_move"] / rate["dcmtk_move"]
+    ratio_get = rate["ours_get"] / rate["dcmtk_get"]
+    print(f"retrieve: {N} CT images 512x512 ({size / 1e6:.0f} MB) from Orthanc on loopback, "
+          f"{reps} interleaved repetition(s), medians")  # fmt: skip
+    print(f"{'retrieve':<52}{'images/s':>10}{'MB/s':>8}{'seconds':>9}")
+    labels = {
+        "ours_move": "ours: C-MOVE into our listener + archive (indexed)",
+        "dcmtk_move": "DCMTK: movescu -> storescp (files, no index)",
+        "ours_get": "ours: C-GET into the archive (find first)",
+        "dcmtk_get": "DCMTK: getscu (files, no index)",
+    }
+    for key, label in labels.items():
+        r = rate[key]
+        print(f"{label:<52}{r:>10.1f}{r * size / N / 1e6:>8.1f}{N / r:>9.2f}")
+    print(f"C-FIND at STUDY level (patient ID), median of {len(finds['ours'])}: ours "
+          f"{find_ms['ours']:.1f} ms (new association each); findscu {find_ms['findscu']:.1f} ms "
+          f"per run, of which ~{find_ms['process_start']:.1f} ms is starting the process")  # fmt: skip
+    print(f"ratio ours / DCMTK: C-MOVE {ratio:.2f} (target 1.0), C-GET {ratio_get:.2f}")
+    print(json.dumps({
+        "benchmark": "retrieve",
+        "images": N,
+        "bytes": size,
+        "reps": reps,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+        "images_per_s": {k: round(v, 1) for k, v in rate.items()},
+        "ratio_vs_dcmtk": round(ratio, 3),
+        "ratio_get_vs_dcmtk": round(ratio_get, 3),
+        "find_ms": {k: round(v, 2) for k, v in find_ms.items()},
+        "target_ratio": 1.0,
+        "target_met": ratio >= 1.0,
+    }))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,11 +13,9 @@ import queue
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from peers import orthanc  # tests/ is on sys.path (conftest.py)
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
@@ -129,63 +128,6 @@ def archived(home: Path) -> dict[str, bytes]:
     with archive_mod.Archive(home / "archive") as archive:
         rows = list(archive.find("IMAGE", {"SOPInstanceUID": ""}))
         return {r["SOPInstanceUID"]: archive.path_of(r["rel_path"]).read_bytes() for r in rows}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"Orthanc exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            return
-        except OSError:
-            threading.Event().wait(0.05)  # not yet listening: retry until the deadline
-    raise AssertionError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
-
-
-@contextmanager
-def orthanc(tmp: Path, modalities: dict[str, list]) -> Iterator[tuple[int, int]]:
-    """Orthanc on loopback with its own storage and no plugins; yields (http, dicom) ports."""
-    http, dicom = free_port(), free_port()
-    config = {
-        "Name": "interop",
-        "StorageDirectory": str(tmp / "orthanc-db"),
-        "IndexDirectory": str(tmp / "orthanc-db"),
-        "Plugins": [],
-        "HttpPort": http,
-        "DicomPort": dicom,
-        "DicomAet": "ORTHANC",
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "DicomModalities": modalities,
-        "DicomAlwaysAllowMove": True,
-        "DicomCheckCalledAet": False,
-        "StorageCompression": False,
-        "SaveJobs": False,
-    }
-    (tmp / "orthanc.json").write_text(json.dumps(config))
-    log = open(tmp / "orthanc.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(["Orthanc", str(tmp / "orthanc.json")], env=NODELAY, stdout=log,
-                            stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_for_port(http, proc)
-        wait_for_port(dicom, proc)
-        yield http, dicom
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(TIMEOUT)
-        log.close()
 
 
 # --- tests -----------------------------------------------------------------------------------------

@@ -93,3 +93,22 @@ def test_model_window_drag_scroll_and_auto_window(tmp_path) -> None:
     m.reset()
     assert m.state.voi is None and m.state.index == 2
     assert seen[:3] == ["source", "index", "index"] and "voi" in seen
+
+
+def test_padding_from_volume_values_matches_the_stored_padding(tmp_path) -> None:
+    from synthetic import image_dataset, save
+
+    from workstation.core.dicom_file import DicomFile
+    from workstation.core.modality_lut import modality_transform
+    from workstation.core.pipeline import FrameRenderer
+
+    stored = np.full((8, 8), -2000, np.int16)
+    stored[2:6, 2:6] = 40
+    ds = image_dataset(stored, RescaleSlope=1, RescaleIntercept=-1024, PixelPaddingValue=-2000)
+    path = save(ds, tmp_path / "pad.dcm")
+    direct = FrameRenderer(DicomFile.open(path), 0)
+    mt = modality_transform(ds, 0)
+    from_values = FrameRenderer.from_values(ds, 0, mt.apply(stored), mt, (path, 0), "loader")
+    assert "_padding" not in from_values.__dict__  # not built until asked for
+    assert np.array_equal(from_values.padding, direct.padding)
+    assert from_values.default_voi() == direct.default_voi()  # min-max without the padding

@@ -184,10 +184,24 @@ class FrameRenderer:
             self.overlay_planes = []
         self.transform = transform
         self.modality = values
-        self.padding = padding_in_values(ds, values, transform)
+        self._lazy_padding = (ds, values, transform)  # built on first use (min-max, auto window)
         self.choices = voi_choices(ds, frame_index)
         self._scratch = None
         return self
+
+    @property
+    def padding(self) -> np.ndarray | None:
+        """True where the pixel is padding (Pixel Padding Value / Range Limit), else None."""
+        lazy = self.__dict__.get("_lazy_padding")
+        if lazy is not None:
+            self.__dict__["_padding"] = padding_in_values(*lazy)
+            self.__dict__["_lazy_padding"] = None
+        return self.__dict__.get("_padding")
+
+    @padding.setter
+    def padding(self, value: np.ndarray | None) -> None:
+        self.__dict__["_padding"] = value
+        self.__dict__["_lazy_padding"] = None
 
     @property
     def nbytes(self) -> int:
@@ -195,7 +209,8 @@ class FrameRenderer:
         if self.is_color:
             return int(self.rgb.nbytes)
         own = self.modality.nbytes if self.modality.base is None else 0
-        return int(own + (self.padding.nbytes if self.padding is not None else 0))
+        mask = self.__dict__.get("_padding")
+        return int(own + (mask.nbytes if mask is not None else 0))
 
     @property
     def inverted_by_file(self) -> bool:

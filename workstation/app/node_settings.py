@@ -23,13 +23,12 @@ fsyncs it and renames it over the old one, so a crash never leaves half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workstation.core.atomic_file import write_text_atomic
 from workstation.net.nodes import LocalIdentity, RemoteNode
 
 FILE_NAME = "nodes.json"
@@ -135,20 +134,5 @@ class NodeSettings:
 
     def save(self, book: NodeBook) -> None:
         """Write ``book`` atomically (temporary file, fsync, rename, directory fsync)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(book.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=".nodes-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_text_atomic(self.path, text)

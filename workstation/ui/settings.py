@@ -13,12 +13,13 @@ import binascii
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from workstation.core.atomic_file import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -176,21 +177,9 @@ class Settings:
         OSError
             When the folder or file cannot be written; the old file is then left as it was.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         text = "# Workstation settings, written by the program; edit while it is closed.\n"
         text += yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-        fd, temp = tempfile.mkstemp(
-            prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.path, text, sync_dir=False)
 
 
 _NOT_STORED = ("path", "extra", "problems")

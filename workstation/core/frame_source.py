@@ -72,6 +72,7 @@ class FrameSource:
         self.loaded = np.zeros(len(frames), dtype=bool)
         self._in_volume = np.zeros(len(frames), dtype=bool)
         self._volume_ref: weakref.ref | None = None
+        self._geometry: dict[int, ImageGeometry] = {}
         self.volume_failures: tuple[tuple[str, str], ...] = ()
 
     def __len__(self) -> int:
@@ -95,7 +96,14 @@ class FrameSource:
         return self.frames[i].frame_index or 0
 
     def geometry(self, i: int) -> ImageGeometry:
-        """Size and calibration of frame ``i`` for the display transform."""
+        """Size and calibration of frame ``i`` for the display transform (worked out once: it is
+        asked for on every paint)."""
+        geo = self._geometry.get(i)
+        if geo is None:
+            geo = self._geometry[i] = self._work_out_geometry(i)
+        return geo
+
+    def _work_out_geometry(self, i: int) -> ImageGeometry:
         ds = self.header(i)
         cal = calibration_for(ds, self.frames[i].frame_index)
         spacing = (cal.row_mm, cal.col_mm) if cal.calibrated else None

@@ -344,15 +344,8 @@ class Viewport(QWidget):
             self._renderer = r
             self.message = ""
         matrix = self.model.transform()
-        if (
-            r is not None
-            and matrix is not None
-            and r.shape
-            == (
-                self.model.geometry().rows,
-                self.model.geometry().cols,
-            )
-        ):
+        geo = self.model.geometry()
+        if r is not None and matrix is not None and r.shape == (geo.rows, geo.cols):
             img = self._image_for(r)
             p.save()
             p.setTransform(

@@ -255,7 +255,7 @@ def test_reference_line_of_the_axial_slice_on_the_coronal(qtbot, service, tmp_pa
     assert sorted([seg[0][0], seg[1][0]]) == pytest.approx([-0.5, 31.5])
     assert a.reference_lines == []
     area.show_reference_lines = False
-    area._update_links()
+    area.update_links()
     assert b.reference_lines == []
 
 

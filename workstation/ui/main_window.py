@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
 
     def _toggle_reference_lines(self, on: bool) -> None:
         self.viewer.show_reference_lines = on
-        self.viewer._update_links()
+        self.viewer.update_links()
 
     def _fill_presets(self) -> None:
         self.preset_menu.clear()
@@ -363,10 +363,10 @@ class MainWindow(QMainWindow):
         if action == "help.show" and self.on_help is not None:
             self.on_help()
         elif action in ("viewport.maximize", "viewport.next", "sync.toggle"):
-            self.viewer._viewport_action(action)
+            self.viewer.handle_action(action)
             self._refresh_toolbar()
         elif action == "reference_lines.toggle":
-            self.viewer._viewport_action(action)
+            self.viewer.handle_action(action)
             self.refline_action.setChecked(self.viewer.show_reference_lines)
         elif action == "sync.changed":
             self._refresh_toolbar()
@@ -387,16 +387,8 @@ class MainWindow(QMainWindow):
         """Lay out a study's series in the visible viewports, in order."""
         if not requests:
             return
-        needed = len(requests)
-        if needed > len(self.viewer.visible()):
-            for name in ("1x1", "1x2", "2x2", "2x3", "3x3", "3x4", "4x4"):
-                if len(self.viewer.visible()) >= needed:
-                    break
-                from workstation.ui.viewer_area import layout_cells
-
-                if len(layout_cells(name)) >= needed:
-                    self.set_layout(name)
-                    break
+        self.viewer.ensure_room(len(requests))
+        self._refresh_toolbar()
         for v, request in zip(self.viewer.visible(), requests, strict=False):
             self.open_series(request, v)
 
@@ -431,7 +423,7 @@ class MainWindow(QMainWindow):
             token.model.set_source(source, index)
         token.message = ""
         self.service.load(source)
-        self.viewer._update_links()
+        self.viewer.update_links()
         self.status_label.setText(source.display_set.label)
         if token is self.viewer.active:
             token.setFocus()
@@ -440,15 +432,15 @@ class MainWindow(QMainWindow):
         if isinstance(token, Viewport):
             targets = [token]
         else:
-            needed = len(sources)
-            if needed > len(self.viewer.visible()) and self.viewer.layout_name == "1x1":
-                self.set_layout("1x2" if needed == 2 else "2x2")
+            if self.viewer.layout_name == "1x1":  # a chosen layout stays; 1x1 makes room
+                self.viewer.ensure_room(min(len(sources), 4))
+                self._refresh_toolbar()
             targets = self.viewer.visible()
         for v, source in zip(targets, sources, strict=False):
             self.viewer.show_source(source, v)
         n = len(sources)
         self.status_label.setText(f"{n} display set{'s' if n != 1 else ''}")
-        self.viewer._update_links()
+        self.viewer.update_links()
         self.viewer.active.setFocus()
 
     def _failed(self, token: object, reason: str) -> None:

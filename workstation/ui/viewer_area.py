@@ -84,7 +84,7 @@ class ViewerArea(QWidget):
             v.activated.connect(self.set_active)
             v.double_clicked.connect(self.toggle_maximize)
             v.locate_requested.connect(self.locate)
-            v.action_requested.connect(self._viewport_action)
+            v.action_requested.connect(self.handle_action)
             v.model.subscribe(self._model_changed)
             self.viewports.append(v)
         self.active: Viewport = self.viewports[0]
@@ -112,7 +112,7 @@ class ViewerArea(QWidget):
         if self.active not in self.visible():
             self.set_active(self.viewports[0])
         self.layout_changed.emit(name)
-        self._update_links()
+        self.update_links()
 
     def visible(self) -> list[Viewport]:
         """The viewports of the layout, in reading order (the maximised one alone when set)."""
@@ -145,7 +145,7 @@ class ViewerArea(QWidget):
         viewport.active = True
         viewport.update()
         self.active_changed.emit(viewport)
-        self._update_links()
+        self.update_links()
 
     def next_viewport(self) -> None:
         vis = self.visible()
@@ -153,7 +153,7 @@ class ViewerArea(QWidget):
         self.set_active(vis[(i + 1) % len(vis)])
         self.active.setFocus()
 
-    def _viewport_action(self, action: str) -> None:
+    def handle_action(self, action: str) -> None:
         if action == "viewport.maximize":
             self.toggle_maximize()
         elif action == "viewport.next":
@@ -163,7 +163,7 @@ class ViewerArea(QWidget):
             self.action_requested.emit("sync.changed")
         elif action == "reference_lines.toggle":
             self.show_reference_lines = not self.show_reference_lines
-            self._update_links()
+            self.update_links()
         else:
             self.action_requested.emit(action)
 
@@ -176,6 +176,16 @@ class ViewerArea(QWidget):
         viewport.model.set_source(source, index)
         self.service.load(source)
         return viewport
+
+    def ensure_room(self, count: int) -> None:
+        """Switch to the smallest grid with at least ``count`` viewports (at most 4x4) when the
+        current layout has fewer."""
+        if count <= len(self.visible()):
+            return
+        for name in ("1x2", "2x2", "2x3", "3x3", "3x4", "4x4"):
+            if len(layout_cells(name)) >= count or name == "4x4":
+                self.set_layout(name)
+                return
 
     def first_free(self) -> Viewport:
         """The first visible viewport with nothing in it, else the active one."""
@@ -190,7 +200,7 @@ class ViewerArea(QWidget):
             return
         if model is not self.active.model:
             if what in ("index", "source"):
-                self._update_links()
+                self.update_links()
             return
         self._syncing = True
         try:
@@ -205,7 +215,7 @@ class ViewerArea(QWidget):
         finally:
             self._syncing = False
         if what in ("index", "source"):
-            self._update_links()
+            self.update_links()
 
     def _sync_scroll(self) -> None:
         a = self.active.model
@@ -235,7 +245,7 @@ class ViewerArea(QWidget):
             if j is not None:
                 m.set_index(j)
 
-    def _update_links(self) -> None:
+    def update_links(self) -> None:
         """Reference lines of the active frame on the other viewports."""
         a = self.active.model
         plane = a.source.plane(a.state.index) if a.source is not None and a.count else None
@@ -287,4 +297,4 @@ class ViewerArea(QWidget):
                 v.update()
         finally:
             self._syncing = False
-        self._update_links()
+        self.update_links()

@@ -61,8 +61,10 @@ def stack_files(
     for_uid: str | None = None,
     study_uid: str | None = None,
     series_number: int = 1,
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> list[str]:
-    """A series of ``n`` CT slices through a cube centred on the origin, one file each.
+    """A series of ``n`` CT slices through a cube centred on the origin (plus ``offset``, mm),
+    one file each.
 
     Slice ``k`` (in acquisition order along the normal) holds ``100 * k + col`` in every row, so a
     pixel tells which slice and column it is. Returns the paths in acquisition order.
@@ -80,6 +82,7 @@ def stack_files(
     for k in range(n):
         stored = (100 * k + np.arange(cols, dtype=np.int16))[None, :].repeat(rows, 0)
         origin = -half[0] * row_dir - half[1] * col_dir + (k - (n - 1) / 2) * spacing * normal
+        origin = origin + np.asarray(offset, dtype=float)
         ds = image_dataset(
             stored.astype(np.int16),
             RescaleSlope=1,

@@ -56,6 +56,7 @@ class Gui:
         from PySide6.QtWidgets import QApplication
 
         from workstation.core.frame_cache import FrameCache
+        from workstation.core.registration import RegistrationBook
         from workstation.core.series_loader import SeriesLoader
         from workstation.ui.bindings import load_bindings_or_defaults
         from workstation.ui.frame_service import FrameService
@@ -86,6 +87,7 @@ class Gui:
         registry = services.registry
         self.service = FrameService(lambda: SeriesLoader(registry))
         self.opener = SeriesOpener(self.cache, registry)
+        self.registrations = RegistrationBook(home / "registrations.json")
         self.study_browser = None
         self.media_browser = None
         docks = []
@@ -108,6 +110,7 @@ class Gui:
             docks,
             on_import=self.study_browser.import_paths if self.study_browser else None,
             on_help=self.show_help,
+            registrations=self.registrations,
         )
         for problem in self.problems:
             log.warning("%s", problem)

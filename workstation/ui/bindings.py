@@ -62,6 +62,7 @@ ACTIONS: dict[str, str] = {
     "viewport.maximize": "Maximise or restore the active viewport",
     "viewport.next": "Activate the next viewport",
     "sync.toggle": "Synchronised scrolling on or off",
+    "sync.register": "Register two series: click the same anatomy in each",
     "reference_lines.toggle": "Reference lines on or off",
     "overlays.toggle": "Corner text and overlays on or off",
     "annotations.toggle": "Annotations and measurements on or off",

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         docks: Sequence[tuple[str, QWidget]] = (),
         on_import: Callable[[list[str]], None] | None = None,
         on_help: Callable[[], None] | None = None,
+        registrations=None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("workstation")
@@ -90,12 +91,13 @@ class MainWindow(QMainWindow):
         self.on_import = on_import
         self.on_help = on_help
         fps = float(getattr(settings, "cine_fps", 15.0) or 15.0) if settings else 15.0
-        self.viewer = ViewerArea(service, bindings, presets, fps, self)
+        self.viewer = ViewerArea(service, bindings, presets, fps, self, registrations=registrations)
         self.setCentralWidget(self.viewer)
         self.setAcceptDrops(True)
         self._pending: dict[int, object] = {}
         self._progress: dict[str, tuple[int, int]] = {}
         self.viewer.action_requested.connect(self._window_action)
+        self.viewer.message.connect(lambda text: self.status_label.setText(text))
         self.viewer.active_changed.connect(lambda v: self._refresh_toolbar())
         for v in self.viewer.viewports:
             v.model.subscribe(lambda m, what: self._refresh_toolbar() if what == "view" else None)
@@ -228,6 +230,9 @@ class MainWindow(QMainWindow):
         self.link_zoom_action = sync_menu.addAction("Link zoom and pan")
         self.link_zoom_action.setCheckable(True)
         self.link_zoom_action.toggled.connect(lambda on: setattr(self.viewer, "link_zoom", on))
+        sync_menu.addSeparator()
+        register = sync_menu.addAction("Register two series (click the same anatomy in both)")
+        register.triggered.connect(lambda: self.viewer.handle_action("sync.register"))
         sb = QToolButton(self)
         sb.setText("Sync")
         sb.setMenu(sync_menu)
@@ -362,7 +367,7 @@ class MainWindow(QMainWindow):
     def _window_action(self, action: str) -> None:
         if action == "help.show" and self.on_help is not None:
             self.on_help()
-        elif action in ("viewport.maximize", "viewport.next", "sync.toggle"):
+        elif action in ("viewport.maximize", "viewport.next", "sync.toggle", "sync.register"):
             self.viewer.handle_action(action)
             self._refresh_toolbar()
         elif action == "reference_lines.toggle":

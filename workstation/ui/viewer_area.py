@@ -9,6 +9,11 @@ Links between viewports, all driven from the active one:
 * **linked window/level and zoom** (optional);
 * **locate**: a click at a point moves every other viewport on that Frame of Reference to the
   slice nearest the point and marks it.
+
+Two series in different Frames of Reference (a current study and its prior) link through a
+one-click registration (:mod:`workstation.core.registration`): :meth:`ViewerArea.begin_registration`,
+then a click on the same anatomy in each; scrolling, reference lines and locate then map patient
+points through the stored translation.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from workstation.core.frame_source import FrameSource
+from workstation.core.geometry import ImagePlane
+from workstation.core.registration import (
+    RegistrationBook,
+    registration_from_points,
+    space_key,
+)
 from workstation.core.viewport_model import ViewportModel
 from workstation.ui.frame_service import FrameService
 from workstation.ui.viewport import Viewport
@@ -53,12 +64,31 @@ def _frame_of_reference(source: FrameSource | None, index: int) -> str:
     return str(source.header(index).get("FrameOfReferenceUID", "") or "")
 
 
+def _space(model: ViewportModel) -> str:
+    """The patient space of a viewport's current frame (see :func:`space_key`)."""
+    if model.source is None or not model.count:
+        return ""
+    ds = model.source.header(model.state.index)
+    return space_key(
+        str(ds.get("FrameOfReferenceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
+    )
+
+
+def _shifted(plane: ImagePlane, translation: np.ndarray) -> ImagePlane:
+    return ImagePlane(
+        plane.origin + translation, plane.row_dir, plane.col_dir, plane.spacing_rc, plane.rows,
+        plane.cols,
+    )  # fmt: skip
+
+
 class ViewerArea(QWidget):
     """Hosts the viewports; the window talks to it, it talks to the models."""
 
     active_changed = Signal(object)
     layout_changed = Signal(str)
     action_requested = Signal(str)
+    #: A sentence for the status bar (registration steps and results).
+    message = Signal(str)
 
     def __init__(
         self,
@@ -67,9 +97,12 @@ class ViewerArea(QWidget):
         presets=None,
         cine_fps: float = 15.0,
         parent: QWidget | None = None,
+        registrations: RegistrationBook | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
+        self.registrations = registrations if registrations is not None else RegistrationBook()
+        self._registering: dict | None = None
         self.sync_mode = "position"
         self.link_window = False
         self.link_zoom = False
@@ -83,7 +116,7 @@ class ViewerArea(QWidget):
             v.hide()
             v.activated.connect(self.set_active)
             v.double_clicked.connect(self.toggle_maximize)
-            v.locate_requested.connect(self.locate)
+            v.locate_requested.connect(self._locate_requested)
             v.action_requested.connect(self.handle_action)
             v.model.subscribe(self._model_changed)
             self.viewports.append(v)
@@ -161,6 +194,8 @@ class ViewerArea(QWidget):
         elif action == "sync.toggle":
             self.sync_mode = "off" if self.sync_mode != "off" else "position"
             self.action_requested.emit("sync.changed")
+        elif action == "sync.register":
+            self.begin_registration()
         elif action == "reference_lines.toggle":
             self.show_reference_lines = not self.show_reference_lines
             self.update_links()
@@ -217,12 +252,23 @@ class ViewerArea(QWidget):
         if what in ("index", "source"):
             self.update_links()
 
+    def _translation(self, source: ViewportModel, target: ViewportModel) -> np.ndarray | None:
+        """What to add to a patient point of ``source`` to get the same anatomy in ``target``:
+        zero in the same space, the registration's translation between registered spaces, None
+        when they cannot be linked."""
+        a, b = _space(source), _space(target)
+        if not a or not b:
+            return None
+        if a == b:
+            return np.zeros(3)
+        reg = self.registrations.get(a, b)
+        return None if reg is None else np.asarray(reg.translation, dtype=float)
+
     def _sync_scroll(self) -> None:
         a = self.active.model
         if self.sync_mode == "off" or a.source is None:
             return
         plane = a.source.plane(a.state.index)
-        for_uid = _frame_of_reference(a.source, a.state.index)
         for v in self.visible():
             m = v.model
             if v is self.active or m.source is None:
@@ -232,16 +278,16 @@ class ViewerArea(QWidget):
                     m.set_index(a.state.index * max(m.count - 1, 0) // max(a.count - 1, 1))
                 continue
             other = m.source.plane(m.state.index)
+            shift = self._translation(a, m)
             if (
                 plane is None
                 or other is None
-                or not for_uid
-                or _frame_of_reference(m.source, m.state.index) != for_uid
+                or shift is None
                 or not plane.same_orientation(other, tol=0.05)
             ):
                 continue
             centre = plane.pixel_to_patient((plane.cols - 1) / 2, (plane.rows - 1) / 2)
-            j = m.source.nearest_to(centre)
+            j = m.source.nearest_to(np.asarray(centre, dtype=float).reshape(3) + shift)
             if j is not None:
                 m.set_index(j)
 
@@ -249,7 +295,6 @@ class ViewerArea(QWidget):
         """Reference lines of the active frame on the other viewports."""
         a = self.active.model
         plane = a.source.plane(a.state.index) if a.source is not None and a.count else None
-        for_uid = _frame_of_reference(a.source, a.state.index) if plane is not None else ""
         for v in self.viewports:
             lines = []
             m = v.model
@@ -261,22 +306,29 @@ class ViewerArea(QWidget):
                 and m.count
             ):
                 mine = m.source.plane(m.state.index)
-                if mine is not None and _frame_of_reference(m.source, m.state.index) == for_uid:
-                    seg = mine.intersection_with(plane, clip_to_other=True)
+                shift = self._translation(a, m)
+                if mine is not None and shift is not None:
+                    theirs = _shifted(plane, shift) if np.any(shift) else plane
+                    seg = mine.intersection_with(theirs, clip_to_other=True)
                     if seg is not None:
                         lines.append(seg)
             if lines != v.reference_lines:
                 v.reference_lines = lines
                 v.update()
 
+    def _locate_requested(self, viewport: Viewport, col: float, row: float) -> None:
+        if self._registering is not None:
+            self._registration_click(viewport, col, row)
+        else:
+            self.locate(viewport, col, row)
+
     def locate(self, viewport: Viewport, col: float, row: float) -> None:
-        """Move the other viewports on the same Frame of Reference to the clicked point."""
+        """Move the other viewports in the same (or a registered) space to the clicked point."""
         m = viewport.model
         plane = m.source.plane(m.state.index) if m.source is not None else None
         if plane is None:
             return
         point = np.asarray(plane.pixel_to_patient(col, row), dtype=float).reshape(3)
-        for_uid = _frame_of_reference(m.source, m.state.index)
         viewport.locate_point = (col, row)
         viewport.update()
         self._syncing = True
@@ -285,16 +337,75 @@ class ViewerArea(QWidget):
                 o = v.model
                 if v is viewport or o.source is None:
                     continue
-                if _frame_of_reference(o.source, o.state.index) != for_uid:
+                shift = self._translation(m, o)
+                if shift is None:
                     continue
-                j = o.source.nearest_to(point)
+                target_point = point + shift
+                j = o.source.nearest_to(target_point)
                 if j is None:
                     continue
                 o.set_index(j)
                 target = o.source.plane(j)
-                c, r, _ = target.patient_to_pixel(point)
+                c, r, _ = target.patient_to_pixel(target_point)
                 v.locate_point = (float(c), float(r))
                 v.update()
+        finally:
+            self._syncing = False
+        self.update_links()
+
+    # --- one-click registration ----------------------------------------------------------------
+    def begin_registration(self) -> None:
+        """Start registering two series: the next click (left button) in a viewport marks a
+        structure, a click on the same structure in a viewport of another space completes it.
+        Escape-like cancel: :meth:`cancel_registration`."""
+        self._registering = {"first": None, "tools": {}}
+        for v in self.visible():
+            self._registering["tools"][v] = v.left_tool
+            v.left_tool = "locate"
+        self.message.emit("Registration: click a structure in one series")
+
+    def cancel_registration(self) -> None:
+        if self._registering is None:
+            return
+        for v, tool in self._registering["tools"].items():
+            v.left_tool = tool
+        self._registering = None
+
+    @property
+    def registering(self) -> bool:
+        return self._registering is not None
+
+    def _registration_click(self, viewport: Viewport, col: float, row: float) -> None:
+        m = viewport.model
+        plane = m.source.plane(m.state.index) if m.source is not None else None
+        if plane is None:
+            self.message.emit("Registration: this image has no patient geometry; click another")
+            return
+        point = np.asarray(plane.pixel_to_patient(col, row), dtype=float).reshape(3)
+        viewport.locate_point = (col, row)
+        viewport.update()
+        first = self._registering["first"]
+        space = _space(m)
+        if first is None or first[0] == space:
+            self._registering["first"] = (space, point, viewport)
+            self.message.emit("Registration: now click the same structure in the other series")
+            return
+        try:
+            reg = registration_from_points(first[0], first[1], space, point)
+        except ValueError as exc:
+            self.message.emit(f"Registration failed: {exc}")
+            self.cancel_registration()
+            return
+        self.cancel_registration()
+        self.registrations.set(reg)
+        dz = float(np.dot(reg.translation, plane.normal))
+        self.message.emit(
+            f"Registered: the series now scroll together (offset {dz:+.1f} mm along the stack)"
+        )
+        self.set_active(first[2])
+        self._syncing = True
+        try:
+            self._sync_scroll()
         finally:
             self._syncing = False
         self.update_links()

@@ -144,3 +144,35 @@ def test_locate_goes_through_the_registration(qtbot, area_pair) -> None:
     assert abs(float(got.origin[2]) - want_z) <= 1.25 + 1e-6
     # the prior's images were shifted with the anatomy: the same pixel
     assert b.locate_point == pytest.approx((7.0, 20.0))
+
+
+def test_current_and_prior_are_tagged_in_the_viewports(qtbot, service, tmp_path) -> None:
+    from synthetic import image_dataset, save
+
+    def study(folder, uid, date):
+        ds = image_dataset(
+            np.zeros((16, 16), np.int16),
+            PatientID="P7",
+            StudyInstanceUID=uid,
+            StudyDate=date,
+            StudyTime="100000",
+        )
+        return sources([save(ds, str(tmp_path / f"{folder}.dcm"))])[0]
+
+    area = ViewerArea(service, load_bindings(), load_presets())
+    qtbot.addWidget(area)
+    area.resize(600, 300)
+    area.show()
+    area.set_layout("1x2")
+    a, b = area.viewports[:2]
+    area.show_source(study("new", "1.9.1", "20251120"), a)
+    assert a.study_tag is None  # alone: nothing to confuse
+    area.show_source(study("old", "1.9.2", "20240515"), b)
+    assert a.study_tag.text == "CURRENT  2025-11-20"
+    assert b.study_tag.text == "PRIOR  2024-05-15  (18 months earlier)" and b.study_tag.is_prior
+    image = b.grab().toImage()
+    # the amber strip along the top edge of the prior's viewport
+    top = image.pixelColor(image.width() // 3, 1)
+    assert (top.red(), top.green()) == (255, 176)
+    area.toggle_maximize(b)
+    assert b.study_tag is None  # alone on screen

@@ -22,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from workstation.core.comparison import ShownStudy, study_tags
 from workstation.core.frame_source import FrameSource
 from workstation.core.geometry import ImagePlane
 from workstation.core.registration import (
@@ -146,6 +147,7 @@ class ViewerArea(QWidget):
             self.set_active(self.viewports[0])
         self.layout_changed.emit(name)
         self.update_links()
+        self.update_study_tags()
 
     def visible(self) -> list[Viewport]:
         """The viewports of the layout, in reading order (the maximised one alone when set)."""
@@ -167,6 +169,7 @@ class ViewerArea(QWidget):
         self._grid.addWidget(viewport, 0, 0, 4, 4)
         viewport.show()
         self.maximized = viewport
+        self.update_study_tags()
         self.set_active(viewport)
 
     def set_active(self, viewport: Viewport) -> None:
@@ -231,6 +234,8 @@ class ViewerArea(QWidget):
 
     # --- links -----------------------------------------------------------------------------------
     def _model_changed(self, model: ViewportModel, what: str) -> None:
+        if what == "source":
+            self.update_study_tags()
         if self._syncing:
             return
         if model is not self.active.model:
@@ -290,6 +295,31 @@ class ViewerArea(QWidget):
             j = m.source.nearest_to(np.asarray(centre, dtype=float).reshape(3) + shift)
             if j is not None:
                 m.set_index(j)
+
+    def update_study_tags(self) -> None:
+        """Tag each viewport CURRENT or PRIOR when it shares the screen with another study of the
+        same patient (dates shown prominently so that the two are never confused)."""
+        shown = []
+        for v in self.visible():
+            m = v.model
+            if m.source is None or not m.count:
+                continue
+            ds = m.source.header(0)
+            shown.append(
+                ShownStudy(
+                    id(v),
+                    str(ds.get("PatientID", "") or ""),
+                    str(ds.get("StudyInstanceUID", "") or ""),
+                    str(ds.get("StudyDate", "") or ""),
+                    str(ds.get("StudyTime", "") or ""),
+                )
+            )
+        tags = study_tags(shown)
+        for v in self.viewports:
+            tag = tags.get(id(v))
+            if tag != v.study_tag:
+                v.study_tag = tag
+                v.update()
 
     def update_links(self) -> None:
         """Reference lines of the active frame on the other viewports."""

@@ -29,7 +29,8 @@ EXPECTED_ACTIONS = (
     + " window.auto view.reset view.invert view.rotate_cw view.rotate_ccw view.flip_h view.flip_v"
     " view.fit view.one_to_one view.true_size cine.toggle cine.faster cine.slower"
     " viewport.maximize viewport.next sync.toggle sync.register reference_lines.toggle overlays.toggle"
-    " annotations.toggle help.show"
+    " annotations.toggle annotation.delete annotation.undo annotation.redo annotation.cancel"
+    " help.show"
 ).split()
 
 
@@ -129,6 +130,7 @@ def test_user_file_overrides_keys_and_mouse(tmp_path):
         version: 1
         keys:
           view.reset: [Escape]
+          annotation.cancel: []
           view.rotate_cw: r
           cine.toggle: []
           view.one_to_one: [ctrl+0]

@@ -168,6 +168,8 @@ def _text_lines(a: Annotation, measurement: Any, selected: bool) -> list[tuple[s
         lines.append((a.text, False))
     if measurement is not None:
         lines.extend((line, False) for line in measurement.lines)
+        if a.kind == "point":  # a probe reads a value and a position: no calibration involved
+            return lines
         source = getattr(measurement, "calibration_source", "")
         if source == "none" or (selected and source):
             note = getattr(measurement, "note", "") if source == "none" else ""

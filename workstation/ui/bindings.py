@@ -8,6 +8,7 @@ each mouse slot it lists::
     version: 1
     keys:
       view.reset: [Esc]          # R no longer resets ...
+      annotation.cancel: []      # (Esc was cancel drawing)
       view.rotate_cw: [R]        # ... so R can rotate
       cine.toggle: []            # unbound
     mouse:
@@ -66,6 +67,10 @@ ACTIONS: dict[str, str] = {
     "reference_lines.toggle": "Reference lines on or off",
     "overlays.toggle": "Corner text and overlays on or off",
     "annotations.toggle": "Annotations and measurements on or off",
+    "annotation.delete": "Delete the selected annotation or measurement",
+    "annotation.undo": "Undo the last annotation edit",
+    "annotation.redo": "Redo the annotation edit undone",
+    "annotation.cancel": "Cancel the drawing in progress, else clear the selection",
     "help.show": "Show this help",
 }
 """Every key action the viewer implements, with what a user reads in the help panel."""

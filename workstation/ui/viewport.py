@@ -38,6 +38,7 @@ from workstation.core.pipeline import FrameRenderer
 from workstation.core.view_state import effective_scale, screen_axes_in_patient, to_image
 from workstation.core.viewport_model import ViewportModel, auto_window
 from workstation.core.voi import Window
+from workstation.ui.annotation_tools import AnnotationTools
 from workstation.ui.frame_service import FrameService
 
 SCROLLBAR_W = 10
@@ -81,6 +82,10 @@ _LOCAL_ACTIONS = {
     "cine.slower": lambda v: v.set_cine_fps(v.cine_fps / 1.25),
     "overlays.toggle": lambda v: v.toggle_overlays(),
     "annotations.toggle": lambda v: v.toggle_annotations(),
+    "annotation.delete": lambda v: v.annotation_tools.delete_selected(),
+    "annotation.undo": lambda v: v.annotation_tools.undo(),
+    "annotation.redo": lambda v: v.annotation_tools.redo(),
+    "annotation.cancel": lambda v: v.annotation_tools.escape(),
 }
 
 
@@ -133,6 +138,7 @@ class Viewport(QWidget):
         presets=None,
         cine_fps: float = 15.0,
         parent: QWidget | None = None,
+        annotations=None,
     ) -> None:
         super().__init__(parent)
         self.model = ViewportModel()
@@ -162,6 +168,9 @@ class Viewport(QWidget):
         self.setMinimumSize(64, 64)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.model.subscribe(self._changed)
+        #: Measuring and annotation tools; ``annotations`` is the AnnotationLibrary shared by
+        #: the viewports (a private one when None).
+        self.annotation_tools = AnnotationTools(self, annotations)
         service.frame_ready.connect(self._frame_ready)
         service.frame_failed.connect(self._frame_failed)
         service.slices_arrived.connect(self._slices_arrived)
@@ -365,6 +374,7 @@ class Viewport(QWidget):
             p.drawImage(QRectF(-0.5, -0.5, img.width(), img.height()), img)
             p.restore()
             self._draw_graphics(p, matrix)
+            self.annotation_tools.paint(p, matrix, annotations=self.show_annotations)
         if self.show_annotations:
             self._draw_annotations(p, matrix, waiting)
         self._draw_scrollbar(p)
@@ -602,6 +612,8 @@ class Viewport(QWidget):
             self._scrollbar_to(pos.y())
             return
         action = self._mouse_action(event)
+        if self.annotation_tools.press(action, event):
+            return
         if action is None or self.model.source is None:
             return
         self._drag = {
@@ -624,6 +636,8 @@ class Viewport(QWidget):
             self.locate_requested.emit(self, pt[0], pt[1])
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag is None and self.annotation_tools.move(event):
+            return
         d = self._drag
         if d is None:
             return
@@ -647,9 +661,13 @@ class Viewport(QWidget):
             self._locate(pos)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag is None and self.annotation_tools.release(event):
+            return
         self._drag = None
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.annotation_tools.double_click(event):
+            return
         self.double_clicked.emit(self)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802

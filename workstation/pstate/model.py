@@ -199,9 +199,11 @@ class ImagePresentation:
         VOI LUT Function (``LINEAR``, ``LINEAR_EXACT``, ``SIGMOID``).
     displayed_area : DisplayedArea or None
     rotation : int
-        Clockwise, 0/90/180/270, applied after ``flip``.
+        Image Rotation: clockwise, 0/90/180/270, applied BEFORE ``flip`` (PS3.3 C.10.6; the
+        viewer's :class:`~workstation.core.view_state.ViewState` flips first, see
+        :mod:`workstation.pstate.apply` for the conversion).
     flip : bool
-        Horizontal flip (applied first).
+        Image Horizontal Flip, applied after the rotation.
     invert : bool
         Presentation LUT Shape INVERSE (or an explicit presentation LUT that decreases).
     shutter : Shutter or None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation import __version__
-from workstation.app import cli_archive, cli_demo, cli_network, cli_query
+from workstation.app import cli_archive, cli_demo, cli_hang, cli_network, cli_query
 from workstation.app.services import Services
 from workstation.core.errors import DicomError
 
@@ -46,6 +46,10 @@ def cmd_info(args: argparse.Namespace, services: Services) -> int:
 
 
 def cmd_render(args: argparse.Namespace, services: Services) -> int:
+    if getattr(args, "gsps", None):
+        from workstation.app.cli_gsps import cmd_render_gsps
+
+        return cmd_render_gsps(args)
     window = tuple(args.window) if args.window else None
     image = services.render_to_png(
         args.input,
@@ -163,11 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voi", type=int, help="use the file's VOI number N (0-based; windows first)")
     p.add_argument("--invert", action="store_true", help="invert the display")
     p.add_argument("--no-overlays", action="store_true", help="do not draw overlay planes")
+    p.add_argument("--gsps", metavar="STATE.dcm", help="apply this presentation state (GSPS)")
+    p.add_argument(
+        "--size",
+        nargs=2,
+        type=int,
+        metavar=("W", "H"),
+        help="with --gsps: output size (default: the displayed area, one pixel per pixel)",
+    )
+    p.add_argument("--no-annotations", action="store_true", help="with --gsps: no graphics")
     p.set_defaults(func=cmd_render)
     cli_network.register(sub)
     cli_archive.register(sub)
     cli_demo.register(sub)
     cli_query.register(sub)
+    cli_hang.register(sub)
     return parser
 
 

@@ -251,6 +251,9 @@ def _candidates(
     cx = bounds.center().x() - w / 2
     out.append((QRectF(cx, bounds.bottom() + gap / 2, w, h), True))
     out.append((QRectF(cx, bounds.top() - gap / 2 - h, w, h), True))
+    for x, _, left in sides:  # beside, level with the top or the bottom of the graphic
+        out.append(at(x, bounds.top() + h / 2, left))
+        out.append(at(x, bounds.bottom() - h / 2, left))
     return out
 
 
@@ -309,6 +312,8 @@ def paint_annotations(
     measurements: Mapping[str, Measurement] | None = None,
     selected: str | None = None,
     scale: float = 1.0,
+    bounds: QRectF | None = None,
+    avoid: Sequence[QRectF] = (),
 ) -> dict[str, QRectF]:
     """Draw ``annotations`` (image coordinates) on ``painter`` (screen coordinates).
 
@@ -328,6 +333,10 @@ def paint_annotations(
         The uid of the selected annotation: drawn thicker with square handles.
     scale : float
         Multiplies line widths, handle and text sizes (1.0 on a screen).
+    bounds : QRectF, optional
+        The area text must stay inside (default: the painter's window).
+    avoid : sequence of QRectF
+        Screen areas text should keep clear of (the viewport's corner text, its scale bar).
 
     Returns
     -------
@@ -342,10 +351,10 @@ def paint_annotations(
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
     painter.setTransform(QTransform())
-    window = QRectF(painter.window())
+    window = QRectF(bounds) if bounds is not None else QRectF(painter.window())
     font = _font(painter, k)
     boxes: dict[str, QRectF] = {}
-    taken: list[QRectF] = []
+    taken: list[QRectF] = list(avoid)
 
     def order(a: Annotation) -> tuple[int, bool]:
         layer = layers.get(a.layer)

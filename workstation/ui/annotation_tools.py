@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QMouseEvent, QPainter
 from PySide6.QtWidgets import QLineEdit
 
@@ -73,6 +73,24 @@ _BOX_TOOLS = ("ellipse", "rectangle", "circle")
 _DRAG_MIN = 3.0  # screen pixels a press must move to count as a drag
 _CLOSE_PX = 8.0  # a polygon click this close to the first corner closes it
 _FREEHAND_STEP = 2.5  # screen pixels between freehand points
+_SCROLLBAR = 12  # the viewport's scroll bar on the right, and a little air
+
+
+def _viewport_text_areas(w: float, h: float) -> list[QRectF]:
+    """Where the viewport writes its own text (corner text, orientation labels, the scale bar on
+    the right): measurement labels keep clear of these when they can."""
+    line = max(12.0, min(17.0, h / 40))
+    cw = 0.42 * w
+    return [
+        QRectF(0, 0, cw, 5 * line),
+        QRectF(w - cw, 0, cw, 4 * line),
+        QRectF(0, h - 4.5 * line, cw, 4.5 * line),
+        QRectF(w - cw, h - 4 * line, cw, 4 * line),
+        QRectF(w / 2 - 20, 0, 40, 1.6 * line),
+        QRectF(w / 2 - 20, h - 1.6 * line, 40, 1.6 * line),
+        QRectF(0, h / 2 - line, 30, 2 * line),
+        QRectF(w - 120, h / 2 - line, 120, h * 0.3),
+    ]
 
 
 class AnnotationTools(QObject):
@@ -221,6 +239,7 @@ class AnnotationTools(QObject):
                 measurements[a.uid] = self.measure(a)
             except ValueError:
                 measurements[a.uid] = None
+        w, h = float(self.viewport.width() - _SCROLLBAR), float(self.viewport.height())
         self._boxes = paint_annotations(
             painter,
             matrix,
@@ -228,6 +247,8 @@ class AnnotationTools(QObject):
             layers=self.layers,
             measurements={k: v for k, v in measurements.items() if v is not None},
             selected=store.selected,
+            bounds=QRectF(0.0, 0.0, w, h),
+            avoid=_viewport_text_areas(w, h),
         )
 
     # --- mouse -------------------------------------------------------------------------------------

@@ -182,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demo.register(sub)
     cli_query.register(sub)
     cli_hang.register(sub)
+    cli_hang.register(sub)
     return parser
 
 

@@ -214,6 +214,15 @@ class CrosshairModel:
         self._notify("axes")
         self._notify("point")
 
+    def rehome(self, point: Sequence[float], axes: Mapping[str, PlaneAxes] | None = None) -> None:
+        """New reset point and axes (another volume), and go there; the slab stays."""
+        home_axes = dict(axes) if axes is not None else default_axes()
+        if set(home_axes) != set(VIEWS):
+            raise ValueError(f"CrosshairModel: axes for {VIEWS} needed, got {sorted(home_axes)}")
+        self._home_point = _point(point)
+        self._home_axes = home_axes
+        self.reset()
+
     @staticmethod
     def _check_slab(slab_mm: float, mode: str) -> None:
         if mode not in SLAB_MODES:

@@ -199,7 +199,10 @@ class _Frames(Sequence):
             raise IndexError(f"reformat frame {i} of {n}")
         ref = self._made.get(i)
         if ref is None:
-            ref = FrameRef(self._source.path, None, i + 1, self._source.plane(i), None)
+            # not a stored instance: a key of its own, deliberately not a UID, so annotations
+            # stay on their frame and nothing can reference it in a saved object by mistake
+            key = f"{self._source.uid}#{i}"
+            ref = FrameRef(self._source.path, None, i + 1, self._source.plane(i), key)
             if len(self._made) > 4 * _HEADERS_KEPT:
                 self._made.clear()
             self._made[i] = ref

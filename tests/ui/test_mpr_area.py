@@ -1,0 +1,304 @@
+"""The MPR workspace on a synthetic volume with markers at known patient points (offscreen).
+
+Everything goes through the real parts: files on disk, the series loader, the frame service's
+decoder thread reslicing with VTK, the viewports painting.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
+from mpr_synthetic import MARKER, marker_volume, write_series  # noqa: E402
+
+from workstation.core.display_sets import build_display_sets, read_header_records  # noqa: E402
+from workstation.core.frame_cache import FrameCache  # noqa: E402
+from workstation.core.frame_source import FrameSource  # noqa: E402
+from workstation.core.geometry import orientation_labels  # noqa: E402
+from workstation.core.series_loader import SeriesLoader  # noqa: E402
+from workstation.core.view_state import screen_axes_in_patient, to_screen  # noqa: E402
+from workstation.ui.frame_service import FrameService  # noqa: E402
+from workstation.ui.mpr.mpr_area import MprArea  # noqa: E402
+
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+NONE = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture
+def service(qapp):
+    s = FrameService(lambda: SeriesLoader(workers=1))
+    yield s
+    s.shutdown()
+
+
+@pytest.fixture(scope="module")
+def mv():
+    return marker_volume()
+
+
+@pytest.fixture
+def area(qtbot, service, tmp_path, mv):
+    paths = write_series(tmp_path / "series", mv)
+    records, _ = read_header_records(paths)
+    (ds,) = build_display_sets(records)
+    src = FrameSource(ds, {r.path: r.ds for r in records}, FrameCache(256 * 1024 * 1024))
+    a = MprArea(service)
+    qtbot.addWidget(a)
+    a.resize(960, 720)
+    a.show()
+    a.open_source(src)  # not loaded yet: the store loads it through the service, then builds
+    qtbot.waitUntil(lambda: a.shared is not None, timeout=20000)
+    settle(qtbot, a)
+    return a
+
+
+def settle(qtbot, area) -> None:
+    """Wait until every view shows the frame of its current index."""
+    for v in area.viewports.values():
+        v.update()
+    qtbot.waitUntil(
+        lambda: all(v.current_renderer() is not None for v in area.viewports.values()),
+        timeout=10000,
+    )
+    for v in area.viewports.values():
+        v.repaint()
+
+
+def screen_of(v, xyz) -> tuple[float, float]:
+    c, r, _ = v.current_plane().patient_to_pixel(np.asarray(xyz, float))
+    return to_screen(v.model.transform(), c, r)
+
+
+def send(v, kind, pos, button=Qt.MouseButton.LeftButton, mods=NONE) -> None:
+    buttons = Qt.MouseButton.NoButton if kind == QMouseEvent.Type.MouseButtonRelease else button
+    ev = QMouseEvent(kind, QPointF(*pos), QPointF(*pos), button, buttons, mods)
+    QApplication.sendEvent(v, ev)
+
+
+def click(v, pos, mods=NONE) -> None:
+    send(v, QMouseEvent.Type.MouseButtonPress, pos, mods=mods)
+    send(v, QMouseEvent.Type.MouseButtonRelease, pos, mods=mods)
+
+
+def drag(v, points, mods=NONE) -> None:
+    send(v, QMouseEvent.Type.MouseButtonPress, points[0], mods=mods)
+    for p in points[1:]:
+        send(v, QMouseEvent.Type.MouseMove, p, mods=mods)
+    send(v, QMouseEvent.Type.MouseButtonRelease, points[-1], mods=mods)
+
+
+def marker_at_crosshair(v, tolerance_mm: float) -> float:
+    """Distance (mm) from the crosshair to the centroid of the bright voxels around it in the
+    frame ``v`` shows; asserts the marker is there."""
+    r = v.current_renderer()
+    plane = v.current_plane()
+    c0, r0, dist = plane.patient_to_pixel(v.crosshair.point)
+    assert abs(dist) <= v.model.source.step_mm / 2 + 1e-6
+    values = r.modality
+    rows, cols = np.nonzero(values > MARKER / 2)
+    near = np.hypot(cols - c0, rows - r0) * plane.spacing_rc[0] <= 6.0
+    assert near.any(), f"{v.view}: no marker near the crosshair"
+    centroid = plane.pixel_to_patient(cols[near].mean(), rows[near].mean())
+    d = float(np.linalg.norm(centroid - v.crosshair.point))
+    assert d <= tolerance_mm, f"{v.view}: marker {d:.2f} mm from the crosshair"
+    return d
+
+
+def grey(v, pos) -> int:
+    image = v.grab().toImage()
+    dpr = image.devicePixelRatio()
+    return image.pixelColor(int(pos[0] * dpr), int(pos[1] * dpr)).red()
+
+
+def test_clicking_the_marker_in_the_axial_view_puts_the_crosshair_there(qtbot, area, mv):
+    ax, cor, sag = (area.viewports[v] for v in ("axial", "coronal", "sagittal"))
+    marker = mv.markers["centre"]
+    # scroll the axial view to the marker's slice: the crosshair follows along the normal
+    ax.model.set_index(ax.model.source.nearest_to(marker))
+    assert abs(area.crosshair.point[2] - marker[2]) <= mv.spacing_mm / 2 + 1e-6
+    settle(qtbot, area)
+    click(ax, screen_of(ax, marker), SHIFT)  # locate (shift + left) on the marker
+    voxel = max(mv.pixel_mm, mv.spacing_mm)
+    assert np.linalg.norm(area.crosshair.point - marker) <= voxel
+    settle(qtbot, area)
+    for v in (ax, cor, sag):
+        marker_at_crosshair(v, voxel)
+        assert grey(v, screen_of(v, area.crosshair.point)) == 255  # drawn: HU 1500, W400 L40
+    # each view's corner text names the reformat
+    assert cor.model.source.header(cor.model.state.index).SeriesDescription.startswith(
+        "MPR coronal"
+    )
+
+
+def test_dragging_the_centre_moves_the_point_and_the_other_views_follow(qtbot, area, mv):
+    sag = area.viewports["sagittal"]
+    ax, cor = area.viewports["axial"], area.viewports["coronal"]
+    before = (ax.model.state.index, cor.model.state.index)
+    start = screen_of(sag, area.crosshair.point)
+    end = (start[0] - 40, start[1] + 30)
+    drag(sag, [start, (start[0] - 20, start[1] + 15), end])
+    expected = sag.patient_at(*end)
+    np.testing.assert_allclose(area.crosshair.point, expected, atol=1e-6)
+    assert (ax.model.state.index, cor.model.state.index) != before
+    assert ax.model.state.index == ax.model.source.nearest_to(expected)
+    assert cor.model.state.index == cor.model.source.nearest_to(expected)
+    assert sag.model.state.voi is None  # the drag took the crosshair, not the window
+
+
+def test_scrolling_a_view_moves_the_crosshair_and_a_line_drag_moves_one_plane(qtbot, area):
+    cor = area.viewports["coronal"]
+    p0 = area.crosshair.point.copy()
+    i0 = cor.model.state.index
+    cor.model.scroll(5)
+    src = cor.model.source
+    # the point lands on the new slice, moving only along the coronal normal
+    assert np.dot(area.crosshair.point, src.normal) == pytest.approx(src.position(i0 + 5))
+    assert abs(src.position(i0 + 5) - src.position(i0)) == pytest.approx(5 * src.step_mm)
+    moved = area.crosshair.point - p0
+    assert np.linalg.norm(np.cross(moved, src.normal)) < 1e-6
+    settle(qtbot, area)
+    # drag the axial (red) line in the coronal view down by 50 px: only z changes
+    ax = area.viewports["axial"]
+    centre = np.array(screen_of(cor, area.crosshair.point))
+    _, dirs = cor.crosshair_on_screen()
+    on_line = centre + 80 * dirs["axial"]
+    p1 = area.crosshair.point.copy()
+    drag(cor, [tuple(on_line), tuple(on_line + (0, 25)), tuple(on_line + (0, 50))])
+    d = area.crosshair.point - p1
+    want = cor.patient_at(*(on_line + (0, 50))) - cor.patient_at(*on_line)
+    assert d[2] == pytest.approx(want[2]) and d[2] < -5
+    assert abs(d[0]) < 1e-6 and abs(d[1]) < 1e-6
+    assert ax.model.state.index == ax.model.source.nearest_to(area.crosshair.point)
+
+
+def test_rotating_makes_an_oblique_plane_whose_labels_agree_with_its_geometry(qtbot, area, mv):
+    ax, cor, sag = (area.viewports[v] for v in ("axial", "coronal", "sagittal"))
+    marker = mv.markers["centre"]
+    area.set_point(marker)
+    settle(qtbot, area)
+    centre = np.array(screen_of(ax, area.crosshair.point))
+    (_, handle) = next((o, h) for o, h in ax.handles() if o == "coronal")
+    rel = handle - centre
+    turn = math.radians(30)  # clockwise on the screen (y down)
+    path = []
+    for k in range(1, 7):
+        t = turn * k / 6
+        rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        path.append(tuple(centre + rot @ rel))
+    drag(ax, [tuple(handle), *path])
+    assert not area.crosshair.view_is_oblique("axial")
+    assert area.crosshair.view_is_oblique("coronal") and area.crosshair.view_is_oblique("sagittal")
+    x = area.crosshair.axes["coronal"].x_axis
+    assert math.degrees(math.atan2(x[1], x[0])) == pytest.approx(30, abs=1.0)
+    settle(qtbot, area)
+    ds = cor.model.source.header(cor.model.state.index)
+    assert ds.SeriesDescription.startswith("MPR oblique")
+    # the labels the viewport draws come from the frame's plane through the display transform
+    right, down = screen_axes_in_patient(
+        cor.model.transform(), cor.current_plane().row_dir, cor.current_plane().col_dir
+    )
+    labels = orientation_labels(right, down)
+    assert labels["right"] == "LP" and labels["left"] == "RA" and labels["top"] == "H"
+    iop = np.array(ds.ImageOrientationPatient, float)
+    np.testing.assert_allclose(iop[:3], x, atol=1e-5)
+    voxel = max(mv.pixel_mm, mv.spacing_mm)
+    for v in (cor, sag):
+        marker_at_crosshair(v, voxel)
+    # the axial lines turned with the planes: the coronal line now runs at 30 degrees
+    _, dirs = ax.crosshair_on_screen()
+    angle = math.degrees(math.atan2(dirs["coronal"][1], dirs["coronal"][0])) % 180
+    assert angle == pytest.approx(30, abs=1.0)
+    area.reset()
+    assert not area.crosshair.is_oblique
+    settle(qtbot, area)
+    assert cor.model.source.header(0).SeriesDescription.startswith("MPR coronal")
+
+
+def test_slab_mip_shows_a_marker_off_the_central_plane(qtbot, area, mv):
+    ax = area.viewports["axial"]
+    area.set_point(mv.markers["centre"])
+    settle(qtbot, area)
+    off = mv.markers["off_plane"]  # 6 mm below the plane, 10 voxels aside
+    pos = screen_of(ax, off)
+    assert grey(ax, pos) == 0
+    # the control, as the user sets it (14 mm: the other planes' dashed slab edges, drawn 7 mm
+    # from their lines, stay clear of the marker 8 mm aside)
+    area.slab_spin.setValue(14.0)
+    assert area.crosshair.slab_mm == 14.0 and area.crosshair.mode == "mip"
+    settle(qtbot, area)
+    src = ax.model.source
+    assert src.header(ax.model.state.index).SeriesDescription.startswith("MPR axial 14 mm MIP")
+    assert grey(ax, pos) == 255
+    area.mode_combo.setCurrentIndex(area.mode_combo.findData("minip"))
+    settle(qtbot, area)
+    assert grey(ax, pos) == 0
+    assert grey(ax, screen_of(ax, mv.markers["centre"])) == 0  # 3 voxels thick, slab 14 mm
+
+
+def test_window_level_is_linked_across_the_three_views(qtbot, area):
+    ax, cor, sag = (area.viewports[v] for v in ("axial", "coronal", "sagittal"))
+    w, h = ax.width(), ax.height()
+    drag(ax, [(w * 0.15, h * 0.85), (w * 0.15 + 64, h * 0.85 - 32)])
+    voi = ax.model.state.voi
+    assert voi is not None and voi.width == pytest.approx(400 + 100)
+    assert cor.model.state.voi == voi and sag.model.state.voi == voi
+    cor.model.zoom_by(2.0)
+    assert ax.model.state.zoom_mode == "fit"  # zoom and pan stay per view
+
+
+def test_length_measured_in_a_reformat_uses_the_reformat_pixel_size(qtbot, area, mv):
+    sag = area.viewports["sagittal"]
+    area.set_point(mv.markers["centre"])
+    settle(qtbot, area)
+    sag.left_tool = "length"
+    a = area.crosshair.point + np.array([0.0, -14.0, 9.0])
+    b = area.crosshair.point + np.array([0.0, 10.0, -9.0])  # 30 mm apart in the sagittal plane
+    drag(sag, [screen_of(sag, a), screen_of(sag, b)])
+    sag.repaint()
+    (ann,) = sag.annotation_tools.annotations_here()
+    m = sag.annotation_tools.measure(ann)
+    assert m.unit == "mm" and m.values["length_mm"] == pytest.approx(30.0, abs=0.05)
+    # a frame elsewhere in the stack does not carry it
+    sag.model.scroll(3)
+    assert sag.annotation_tools.annotations_here() == []
+
+
+def test_layouts_and_the_point_signal(qtbot, area):
+    got = []
+    area.point_changed.connect(lambda uid, p: got.append((uid, p)))
+    area.set_point(area.crosshair.point + (1.0, 2.0, 3.0))
+    assert got and got[-1][0] and np.allclose(got[-1][1], area.crosshair.point)
+    area.set_layout("2x2")
+    assert area.view_3d.isVisible() and all(v.isVisible() for v in area.viewports.values())
+    area.set_layout("1+2")
+    assert not area.view_3d.isVisible()
+    ax = area.viewports["axial"]
+    assert ax.width() > area.viewports["coronal"].width() * 0.9
+    assert ax.height() > 1.8 * area.viewports["coronal"].height()
+    with pytest.raises(ValueError, match="MPR layout"):
+        area.set_layout("3x3")
+
+
+def test_a_series_that_is_not_a_volume_says_why(qtbot, service, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+    from synthetic import image_dataset, save
+
+    path = save(image_dataset(np.zeros((8, 8), np.int16)), tmp_path / "one.dcm")
+    records, _ = read_header_records([path])
+    (ds,) = build_display_sets(records)
+    src = FrameSource(ds, {r.path: r.ds for r in records}, FrameCache(1 << 24))
+    a = MprArea(service)
+    qtbot.addWidget(a)
+    failures = []
+    a.status.connect(failures.append)
+    a.open_source(src)
+    qtbot.waitUntil(lambda: "cannot reformat" in a.info.text(), timeout=10000)
+    assert a.shared is None and any("cannot reformat" in s for s in failures)

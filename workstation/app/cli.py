@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from workstation import __version__
-from workstation.app import cli_archive, cli_demo, cli_hang, cli_network, cli_query
+from workstation.app import (
+    cli_archive,
+    cli_demo,
+    cli_hang,
+    cli_network,
+    cli_query,
+    cli_reformat,
+)
 from workstation.app.services import Services
 from workstation.core.errors import DicomError
 
@@ -50,6 +57,8 @@ def cmd_render(args: argparse.Namespace, services: Services) -> int:
         from workstation.app.cli_gsps import cmd_render_gsps
 
         return cmd_render_gsps(args)
+    if cli_reformat.wants_reformat(args):
+        return cli_reformat.cmd_render_reformat(args, services)
     window = tuple(args.window) if args.window else None
     image = services.render_to_png(
         args.input,
@@ -176,12 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --gsps: output size (default: the displayed area, one pixel per pixel)",
     )
     p.add_argument("--no-annotations", action="store_true", help="with --gsps: no graphics")
+    cli_reformat.add_render_options(p)
     p.set_defaults(func=cmd_render)
     cli_network.register(sub)
     cli_archive.register(sub)
     cli_demo.register(sub)
     cli_query.register(sub)
-    cli_hang.register(sub)
     cli_hang.register(sub)
     return parser
 

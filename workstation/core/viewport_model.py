@@ -185,6 +185,17 @@ class ViewportModel:
         self._notify("voi")
         self._notify("view")
 
+    def set_view(self, state: ViewState) -> None:
+        """Take the window, zoom, pan, rotation, flip and invert of ``state`` (the frame stays):
+        applying or leaving a presentation state."""
+        new = replace(state, index=self.state.index)
+        if new == self.state:
+            return
+        old, self.state = self.state, new
+        if (old.voi, old.voi_label) != (new.voi, new.voi_label):
+            self._notify("voi")
+        self._notify("view")
+
     def copy_view_from(self, other: ViewportModel, window: bool, zoom: bool) -> None:
         """Linked viewports: take ``other``'s window and/or zoom and pan."""
         changes = {}

@@ -114,6 +114,7 @@ class AnnotationTools(QObject):
         self._draw: dict[str, Any] | None = None  # drawing in progress
         self._edit: dict[str, Any] | None = None  # drag of an existing annotation
         self._probe: Annotation | None = None
+        self._last_edit: str | None = None
         self._editor: QLineEdit | None = None
         self._boxes: dict = {}
         self._tried: set[tuple[str, Annotation]] = set()
@@ -291,6 +292,7 @@ class AnnotationTools(QObject):
             if tool == "select" or h is not None or a.uid == store.selected:
                 store.select(a.uid)
                 store.begin("edit handle" if h is not None else "move")
+                self._last_edit = a.uid
                 self._edit = {"uid": a.uid, "handle": h, "start": pt, "original": a}
                 return True
         store.select(None)
@@ -360,6 +362,9 @@ class AnnotationTools(QObject):
             self._edit = None
             if store is not None:
                 store.commit()
+                current = store.get(e_uid) if (e_uid := self._last_edit) else None
+                if current is not None:
+                    self._measure_into(store, current)
             return True
         if self._probe is not None:
             probe = self._probe
@@ -370,6 +375,7 @@ class AnnotationTools(QObject):
             if store is not None:
                 store.add(probe, "probe")
                 store.select(probe.uid)
+                self._measure_into(store, probe)
             return True
         d = self._draw
         if d is None:
@@ -474,6 +480,7 @@ class AnnotationTools(QObject):
         if store is not None:
             store.add(a, label)
             store.select(a.uid)
+            self._measure_into(store, a)  # now, while its frame is on screen
         self.viewport.update()
 
     def _preview(self) -> Annotation | None:

@@ -22,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from workstation.core.annotation_store import AnnotationLibrary
 from workstation.core.comparison import ShownStudy, study_tags
 from workstation.core.frame_source import FrameSource
 from workstation.core.geometry import ImagePlane
@@ -112,8 +113,10 @@ class ViewerArea(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(2)
         self.viewports: list[Viewport] = []
+        #: The annotations of every open series, shared by the viewports showing it.
+        self.annotations = AnnotationLibrary()
         for _ in range(MAX_VIEWPORTS):
-            v = Viewport(service, bindings, presets, cine_fps, self)
+            v = Viewport(service, bindings, presets, cine_fps, self, annotations=self.annotations)
             v.hide()
             v.activated.connect(self.set_active)
             v.double_clicked.connect(self.toggle_maximize)

@@ -28,7 +28,8 @@ EXPECTED_ACTIONS = (
     + " ".join(f"preset.{n}" for n in range(1, 10))
     + " window.auto view.reset view.invert view.rotate_cw view.rotate_ccw view.flip_h view.flip_v"
     " view.fit view.one_to_one view.true_size cine.toggle cine.faster cine.slower"
-    " viewport.maximize viewport.next sync.toggle sync.register reference_lines.toggle overlays.toggle"
+    " viewport.maximize viewport.next sync.toggle sync.register hanging.next_stage"
+    " hanging.previous_stage reference_lines.toggle overlays.toggle"
     " annotations.toggle annotation.delete annotation.undo annotation.redo annotation.cancel"
     " help.show"
 ).split()

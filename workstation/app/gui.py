@@ -112,10 +112,33 @@ class Gui:
             on_help=self.show_help,
             registrations=self.registrations,
         )
+        self.hanging = None
+        if with_archive:
+            self._set_up_hanging(registry)
         for problem in self.problems:
             log.warning("%s", problem)
         if self.problems:
             self.window.status_label.setText(self.problems[0])
+
+    def _set_up_hanging(self, registry) -> None:
+        """Studies opened from the archive hang by protocol, with priors fetched from the nodes."""
+        from workstation.app.hanging_backend import HangingBackend
+        from workstation.ui.hanging_controller import HangingController
+
+        self.hanging_backend = backend = HangingBackend(self.services.archive, self.services.home)
+        for error in backend.protocols().errors:
+            self.problems.append(f"hanging protocol {error}")
+        self.hanging = HangingController(
+            self.window.viewer,
+            self.cache,
+            backend.protocols,
+            backend.prepare,
+            find_remote=backend.find_remote,
+            retrieve=backend.retrieve,
+            presets=self.presets,
+            registry=registry,
+        )
+        self.window.set_hanging(self.hanging, backend.save_protocol)
 
     def show_help(self) -> None:
         from workstation.ui.help_panel import HelpPanel
@@ -189,6 +212,9 @@ class Gui:
         pairs = current_and_prior_ct(self.services.archive)
         if not pairs:
             return False
+        if self.hanging is not None:
+            self.hanging.open_study(pairs[0].study_uid, prefer_prior_stage=True)
+            return True
         self.window.set_layout("1x2")
         for viewport, request in zip(self.window.viewer.visible(), pairs, strict=False):
             self.window.open_series(request, viewport)
@@ -210,6 +236,7 @@ class Gui:
             ready = (
                 seen_source
                 and not self.window._pending
+                and not (self.hanging is not None and self.hanging.pending)
                 and all(
                     v.current_renderer() is not None and v.frames_painted > 0 and not v.message
                     for v in shown

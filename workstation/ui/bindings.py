@@ -64,6 +64,8 @@ ACTIONS: dict[str, str] = {
     "viewport.next": "Activate the next viewport",
     "sync.toggle": "Synchronised scrolling on or off",
     "sync.register": "Register two series: click the same anatomy in each",
+    "hanging.next_stage": "Next stage of the hanging protocol",
+    "hanging.previous_stage": "Previous stage of the hanging protocol",
     "reference_lines.toggle": "Reference lines on or off",
     "overlays.toggle": "Corner text and overlays on or off",
     "annotations.toggle": "Annotations and measurements on or off",

@@ -375,6 +375,9 @@ class MainWindow(QMainWindow):
             self.refline_action.setChecked(self.viewer.show_reference_lines)
         elif action == "sync.changed":
             self._refresh_toolbar()
+        elif action in ("hanging.next_stage", "hanging.previous_stage"):
+            if getattr(self, "hanging", None) is not None:
+                self.hanging.next_stage(1 if action.endswith("next_stage") else -1)
 
     # --- opening -----------------------------------------------------------------------------------
     def open_series(self, request: SeriesRequest, viewport: Viewport | None = None) -> None:
@@ -388,8 +391,33 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{request.patient} — workstation")
         self.opener.open_series(viewport, request)
 
+    def set_hanging(self, controller, save_protocol=None) -> None:
+        """Hang studies opened from the browser with protocols (``HangingController``) and add
+        the Protocol menu to the toolbar."""
+        from workstation.ui.hanging_menu import HangingMenu, protocol_button
+
+        self.hanging = controller
+        controller.message.connect(self.status_label.setText)
+        controller.busy.connect(self._priors_busy)
+        self.hanging_menu = HangingMenu(self, controller, save_protocol)
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(protocol_button(self.hanging_menu))
+
+    def _priors_busy(self, on: bool) -> None:
+        if on:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat("fetching priors")
+        else:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+        self.progress.setVisible(on)
+
     def open_study(self, study_uid: str, requests: list) -> None:
-        """Lay out a study's series in the visible viewports, in order."""
+        """Hang a study with its protocol when there is a hanging controller; otherwise lay its
+        series out in the visible viewports, in order."""
+        if getattr(self, "hanging", None) is not None and study_uid:
+            self.hanging.open_study(study_uid)
+            return
         if not requests:
             return
         self.viewer.ensure_room(len(requests))

@@ -104,6 +104,9 @@ class ViewerArea(QWidget):
         super().__init__(parent)
         self.service = service
         self.registrations = registrations if registrations is not None else RegistrationBook()
+        #: Sync groups of a hanging protocol: when any are set, only viewports of the active
+        #: one's group scroll with it. A new layout clears them.
+        self.sync_groups: dict[Viewport, str] = {}
         self._registering: dict | None = None
         self.sync_mode = "position"
         self.link_window = False
@@ -136,6 +139,7 @@ class ViewerArea(QWidget):
         """Arrange the viewports; those beyond the layout keep their series for later."""
         cells = layout_cells(name)
         self.maximized = None
+        self.sync_groups = {}
         for v in self.viewports:
             self._grid.removeWidget(v)
             v.hide()
@@ -277,9 +281,12 @@ class ViewerArea(QWidget):
         if self.sync_mode == "off" or a.source is None:
             return
         plane = a.source.plane(a.state.index)
+        group = self.sync_groups.get(self.active)
         for v in self.visible():
             m = v.model
             if v is self.active or m.source is None:
+                continue
+            if self.sync_groups and (group is None or self.sync_groups.get(v) != group):
                 continue
             if self.sync_mode == "index":
                 if m.source is not a.source:

@@ -33,6 +33,7 @@ from workstation.core.calibration import (
     SOURCE_US_REGION,
     calibration_for,
 )
+from workstation.core.comparison import StudyTag
 from workstation.core.geometry import orientation_labels
 from workstation.core.pipeline import FrameRenderer
 from workstation.core.view_state import effective_scale, screen_axes_in_patient, to_image
@@ -40,6 +41,7 @@ from workstation.core.viewport_model import ViewportModel, auto_window
 from workstation.core.voi import Window
 from workstation.ui.annotation_tools import AnnotationTools
 from workstation.ui.frame_service import FrameService
+from workstation.ui.study_tag import draw_study_tag, study_tag_height
 
 SCROLLBAR_W = 10
 _TEXT = QColor(225, 225, 210)
@@ -154,6 +156,8 @@ class Viewport(QWidget):
         self.show_annotations = True
         self.reference_lines: list[tuple[tuple[float, float], tuple[float, float]]] = []
         self.locate_point: tuple[float, float] | None = None
+        #: CURRENT / PRIOR label when the viewer shows several studies of the patient.
+        self.study_tag: StudyTag | None = None
         self.message = ""
         self.frames_painted = 0
         self._renderer: FrameRenderer | None = None
@@ -377,6 +381,8 @@ class Viewport(QWidget):
             self.annotation_tools.paint(p, matrix, annotations=self.show_annotations)
         if self.show_annotations:
             self._draw_annotations(p, matrix, waiting)
+        if self.study_tag is not None:
+            draw_study_tag(p, self, self.study_tag)
         self._draw_scrollbar(p)
         self._draw_border(p)
         p.end()
@@ -473,10 +479,12 @@ class Viewport(QWidget):
         ct = type(ct)(
             fit(ct.top_left), fit(ct.top_right), fit(ct.bottom_left), ct.bottom_right, ct.lossy
         )
+        top = m + (study_tag_height(self) if self.study_tag is not None else 0)
         for i, line in enumerate(ct.top_left):
-            self._text(p, m, m + lh * (i + 1) - fm.descent(), line)
+            self._text(p, m, top + lh * (i + 1) - fm.descent(), line)
         for i, line in enumerate(ct.top_right):
-            self._text(p, w - m - fm.horizontalAdvance(line), m + lh * (i + 1) - fm.descent(), line)
+            x = w - m - fm.horizontalAdvance(line)
+            self._text(p, x, top + lh * (i + 1) - fm.descent(), line)
         bl = list(ct.bottom_left)
         if waiting:
             bl.append("loading…")
@@ -515,7 +523,7 @@ class Viewport(QWidget):
                 labels["right"],
             )
             top_x = w / 2 - bfm.horizontalAdvance(labels["top"]) / 2
-            self._text(p, top_x, m + bfm.ascent(), labels["top"])
+            self._text(p, top_x, top + bfm.ascent(), labels["top"])
             self._text(
                 p,
                 w / 2 - bfm.horizontalAdvance(labels["bottom"]) / 2,

@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pydicom
@@ -408,11 +409,16 @@ def _rebuild(meta: dict, graphics: list[tuple[str, list]], texts: list, image: I
         pts = [texts[0][1]] if texts else []
     else:
         pts = first
-    extra = tuple(tuple(kv) for kv in meta.get("extra") or [] if len(kv) == 2)
-    text = meta.get("text") or ""
-    if kind == "text" and texts and texts[0][0]:
+    extra = tuple(
+        (unquote(str(k)), unquote(str(v)))
+        for kv in meta.get("extra") or []
+        if len(kv) == 2
+        for k, v in [kv]
+    )
+    text = unquote(str(meta.get("text") or ""))
+    if kind == "text" and not text and texts and texts[0][0].strip():
         text = texts[0][0]
-    return Annotation(str(meta.get("uid")), kind, tuple(pts), image, text, layer, extra)  # type: ignore[arg-type]
+    return Annotation(unquote(str(meta.get("uid"))), kind, tuple(pts), image, text, layer, extra)  # type: ignore[arg-type]
 
 
 def _annotations(ds: Dataset, key: Key, cls: str, frame: _Frame, groups: dict,

@@ -31,6 +31,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import highdicom as hd
 import numpy as np
@@ -46,6 +47,9 @@ from workstation.pstate.model import DisplayedArea, ImagePresentation, Presentat
 
 GSPS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.11.1"
 GROUP_TAG = "ws"
+#: characters kept as they are in the group description; others (%, ", backslash, control
+#: characters, non-ASCII) are percent-encoded (UTF-8), so the ST value has no backslash
+_SAFE = " !#$&'()*+,-./:;<=>?@[]^_`{|}~"
 _CS_RE = re.compile(r"^[A-Z0-9 _]{1,16}$")
 
 
@@ -91,6 +95,11 @@ def _graphic(kind: str, points, group: hd.pr.GraphicGroup, closed: bool = False)
         # a point beyond the top/left edge: keep it exactly (PS3.3 does not forbid it)
         obj.GraphicData = [float(v) for v in data.flatten()]
     return obj
+
+
+def _st(text: str) -> str:
+    """A Short Text value: no backslash (the value separator), at most 1024 characters."""
+    return text.replace("\\", "/")[:1024]
 
 
 def _arrow_head(tail, head) -> list[tuple[float, float]]:
@@ -147,7 +156,7 @@ def _objects_for(
         (c, r) = _pixel(p)[0]
         t.append(
             hd.pr.TextObject(
-                a.text or " ",
+                _st(a.text) or " ",
                 "PIXEL",
                 anchor_point=(max(float(c), 0.0), max(float(r), 0.0)),
                 anchor_point_visible=False,
@@ -160,7 +169,7 @@ def _objects_for(
         (c, r) = _pixel([_value_anchor(a)])[0]
         t.append(
             hd.pr.TextObject(
-                "\r\n".join(lines)[:1024],
+                _st("\r\n".join(lines)),
                 "PIXEL",
                 anchor_point=(max(float(c), 0.0), max(float(r), 0.0)),
                 anchor_point_visible=False,
@@ -175,9 +184,9 @@ def _group_for(a: Annotation, group_id: int) -> hd.pr.GraphicGroup:
         {
             GROUP_TAG: 1,
             "kind": a.kind,
-            "uid": a.uid,
-            "text": a.text,
-            "extra": [list(kv) for kv in a.extra],
+            "uid": quote(a.uid, safe=_SAFE),
+            "text": quote(a.text, safe=_SAFE),
+            "extra": [[quote(k, safe=_SAFE), quote(v, safe=_SAFE)] for k, v in a.extra],
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -328,11 +337,66 @@ def _add_shutter(out: Dataset, shutter: Shutter) -> None:
                 verts += [int(round(r)) + 1, int(round(c)) + 1]
             out.VerticesOfThePolygonalShutter = verts
         out.ShutterPresentationValue = value
-    if shutter.colour is not None:
-        out.ShutterPresentationColorCIELabValue = list(CIELabColor.from_rgb(*shutter.colour).value)
+    # Shutter Presentation Color CIELab Value belongs to colour presentation states only
+    # (PS3.3 C.11.12, Type 1C): a GSPS gives the grey value alone, so ``shutter.colour`` is dropped
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+_CODECS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf_8"}
+
+
+def _charset(image: Dataset, state: PresentationState, measurements: Mapping) -> object:
+    """The image's Specific Character Set when it can encode every text we add, else UTF-8."""
+    current = image.get("SpecificCharacterSet") or ""
+    texts = [state.label, state.description, state.creator]
+    for p in state.images.values():
+        texts += [a.text for a in p.annotations]
+        texts += [layer.description for layer in p.layers.values()]
+    for m in measurements.values():
+        texts += list(m.lines)
+    if all(t.isascii() for t in texts):
+        return current or None
+    codec = _CODECS.get(str(current) if isinstance(current, str) else "")
+    if codec:
+        try:
+            for t in texts:
+                t.encode(codec)
+            if codec != "ascii":
+                return current
+        except UnicodeEncodeError:
+            pass
+    return "ISO_IR 192"
+
+
+#: Type 2 attributes highdicom copies from the referenced image (empty when the image lacks them)
+_COPIED_TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber",
+                 "StudyID", "StudyDate", "StudyTime", "ReferringPhysicianName")  # fmt: skip
+
+
+def _header(ds: Dataset) -> Dataset:
+    """The image's attributes without pixel data, with the Type 2 ones highdicom needs."""
+    out = Dataset()
+    for elem in ds:
+        if elem.tag.group != 0x7FE0:
+            out.add(elem)
+    for keyword in _COPIED_TYPE2:
+        if keyword not in out:
+            setattr(out, keyword, "")
+    for keyword in ("StudyDate", "PatientBirthDate", "StudyTime"):
+        out[keyword].value = _date_or_time(keyword, out[keyword].value)
+    return out
+
+
+def _date_or_time(keyword: str, value: object) -> str:
+    """A conformant DA/TM from what the image has ("2003.02.01", "09:11:56" occur), else ""."""
+    text = str(value or "").strip()
+    if keyword.endswith("Date"):
+        digits = re.sub(r"[.\-/]", "", text)
+        return digits if re.fullmatch(r"\d{8}", digits) else ""
+    clean = text.replace(":", "")
+    return clean if re.fullmatch(r"\d{2,6}(\.\d{1,6})?", clean) else ""
 
 
 def _same(values: list, what: str) -> object:
@@ -402,7 +466,8 @@ def write_gsps(
         if not (0x6000 <= g <= 0x601E and g % 2 == 0):
             raise GspsWriteError(f"overlay group {g:#06x} is not a repeating group 60xx")
 
-    referenced = list({str(ds.SOPInstanceUID): ds for ds, _ in entries}.values())
+    referenced = [_header(ds) for ds in {str(ds.SOPInstanceUID): ds for ds, _ in entries}.values()]
+    entries = [(_header(ds), p) for ds, p in entries]
 
     # graphic layers
     layers: dict[str, Layer] = {}
@@ -476,7 +541,7 @@ def write_gsps(
         pass  # one window for all: references kept (explicit is clearer to readers)
 
     created = state.created
-    kwargs = {}
+    kwargs: dict = {"specific_character_set": _charset(referenced[0], state, measurements)}
     if writer.institution_name:
         kwargs["institution_name"] = writer.institution_name
     with warnings.catch_warnings():

@@ -148,13 +148,27 @@ class Reslicer:
         self._input = _vtk_index_image(volume.values)
         self._local = threading.local()
 
-    def slab_sampling(self, slab_mm: float, spacing_mm: float | None = None) -> tuple[int, float]:
+    def voxel_step_mm(self, direction: Sequence[float]) -> float:
+        """The distance along ``direction`` that moves at most one voxel along every axis."""
+        d = np.asarray(direction, np.float64)
+        d = np.abs(np.linalg.solve(self.volume.patient_from_index[:3, :3], d / np.linalg.norm(d)))
+        return float(1.0 / max(float(d.max()), 1e-9))
+
+    def slab_sampling(
+        self, slab_mm: float, spacing_mm: float | None = None, normal: Sequence[float] | None = None
+    ) -> tuple[int, float]:
         """``(samples, spacing_mm)`` used for a slab of ``slab_mm``.
 
-        Samples are spaced at most ``spacing_mm`` apart (default: the smallest voxel size), with
-        the first and last exactly at the two faces of the slab.
+        Samples are spaced at most ``spacing_mm`` apart (default: one voxel step along the slab
+        ``normal``, see :meth:`voxel_step_mm`; the smallest voxel size without a normal), the
+        first and last exactly at the two faces of the slab.
         """
-        step = spacing_mm if spacing_mm and spacing_mm > 0 else min(self.volume.spacing_mm)
+        if spacing_mm and spacing_mm > 0:
+            step = spacing_mm
+        elif normal is not None:
+            step = self.voxel_step_mm(normal)
+        else:
+            step = min(self.volume.spacing_mm)
         n = max(2, math.ceil(slab_mm / step - 1e-6) + 1)
         return n, slab_mm / (n - 1)
 
@@ -180,6 +194,7 @@ class Reslicer:
         mode: str = "mip",
         interpolation: str = "linear",
         slab_spacing_mm: float | None = None,
+        preview: bool = False,
     ) -> np.ndarray:
         """Sample the volume on ``plane``; over a slab centred on it when ``slab_mm`` > 0.
 
@@ -193,8 +208,12 @@ class Reslicer:
         interpolation : str
             ``'nearest'``, ``'linear'`` or ``'cubic'``.
         slab_spacing_mm : float, optional
-            Largest distance between slab samples (default: the smallest voxel size). A larger
+            Largest distance between slab samples (default: one voxel step along the normal). A larger
             spacing is faster and may miss thin bright structures in a MIP.
+        preview : bool
+            For slabs while the user drags: sample the slab at half the resolution (a quarter of
+            the rays) and scale it back up bilinearly; about 3.5x faster, softer. Thin planes
+            ignore it.
 
         Returns
         -------
@@ -210,11 +229,13 @@ class Reslicer:
         if not 0.0 <= slab_mm <= MAX_SLAB_MM:
             raise ValueError(f"slab thickness must be 0 to {MAX_SLAB_MM:g} mm, got {slab_mm}")
         cols, rows = plane.size
+        if preview and slab_mm > 0 and cols >= 4 and rows >= 4:
+            return self._preview(plane, slab_mm, mode, interpolation, slab_spacing_mm)
         r = self._filter()
         r.SetResliceAxes(_matrix(self._index_from_patient @ plane._frame()))
         px = plane.pixel_mm
         if slab_mm > 0:
-            n, step = self.slab_sampling(slab_mm, slab_spacing_mm)
+            n, step = self.slab_sampling(slab_mm, slab_spacing_mm, plane.normal)
             r.SetSlabNumberOfSlices(n)
             {"mip": r.SetSlabModeToMax, "minip": r.SetSlabModeToMin, "mean": r.SetSlabModeToMean}[
                 mode
@@ -231,6 +252,55 @@ class Reslicer:
         r.Update()
         out = numpy_support.vtk_to_numpy(r.GetOutput().GetPointData().GetScalars())
         return np.array(out.reshape(rows, cols), dtype=np.float32)
+
+    def _preview(
+        self,
+        plane: ReslicePlane,
+        slab_mm: float,
+        mode: str,
+        interpolation: str,
+        slab_spacing_mm: float | None,
+    ) -> np.ndarray:
+        cols, rows = plane.size
+        half = ReslicePlane(
+            plane.centre,
+            plane.x_axis,
+            plane.y_axis,
+            plane.pixel_mm * 2,
+            ((cols + 1) // 2, (rows + 1) // 2),
+        )
+        small = self.reslice(
+            half,
+            slab_mm=slab_mm,
+            mode=mode,
+            interpolation=interpolation,
+            slab_spacing_mm=slab_spacing_mm,
+        )
+        return _upsample2(
+            small,
+            rows,
+            cols,
+            (cols - 1) / 2 - 2 * (half.size[0] - 1) / 2,
+            (rows - 1) / 2 - 2 * (half.size[1] - 1) / 2,
+        )
+
+
+def _upsample2(small: np.ndarray, rows: int, cols: int, off_c: float, off_r: float) -> np.ndarray:
+    """Bilinear 2x upsampling of ``small`` onto ``rows`` x ``cols``: full pixel ``(c, r)`` is read
+    at small pixel ``((c - off_c) / 2, (r - off_r) / 2)``, clamped to the edge. NaN (outside)
+    spreads to the full pixels that touch it."""
+    sr, sc = small.shape
+    c = (np.arange(cols) - off_c) / 2.0
+    r = (np.arange(rows) - off_r) / 2.0
+    c0 = np.clip(np.floor(c).astype(int), 0, sc - 2) if sc > 1 else np.zeros(cols, int)
+    r0 = np.clip(np.floor(r).astype(int), 0, sr - 2) if sr > 1 else np.zeros(rows, int)
+    fc = np.clip(c - c0, 0.0, 1.0).astype(np.float32)[None, :]
+    fr = np.clip(r - r0, 0.0, 1.0).astype(np.float32)[:, None]
+    c1 = np.minimum(c0 + 1, sc - 1)
+    r1 = np.minimum(r0 + 1, sr - 1)
+    top = small[r0][:, c0] * (1 - fc) + small[r0][:, c1] * fc
+    bottom = small[r1][:, c0] * (1 - fc) + small[r1][:, c1] * fc
+    return (top * (1 - fr) + bottom * fr).astype(np.float32)
 
 
 def orthogonal_planes(

@@ -8,7 +8,7 @@ shift and scale of them, a clipping box in patient coordinates and camera moves.
 Speed on a CPU: llvmpipe pays per ray sample, so while the user drags (:meth:`VolumeScene.
 set_interactive`) rays are cast for fewer pixels (``ImageSampleDistance``, adapted after each
 frame by :meth:`VolumeScene.frame_rendered` towards :attr:`VolumeScene.target_frame_s`) and
-sample twice as far apart; the still frame after the drag is full quality.
+samples lie three voxels apart; the still frame after the drag samples every voxel.
 
 Presets are data: ``workstation/resources/volume_presets.yaml`` (see its header).
 """
@@ -177,9 +177,9 @@ class VolumeScene:
         self.mapper = vtkOpenGLGPUVolumeRayCastMapper()
         self.mapper.SetInputData(volume.image)
         self.mapper.SetAutoAdjustSampleDistances(0)
-        self.still_sample_mm = 0.5 * min(volume.spacing_mm)
-        self.interactive_sample_mm = 2.0 * min(volume.spacing_mm)
-        self.interactive_image_sample = 2.0
+        self.still_sample_mm = min(volume.spacing_mm)
+        self.interactive_sample_mm = 3.0 * min(volume.spacing_mm)
+        self.interactive_image_sample = 3.0
         self.target_frame_s = 0.06
         self.interactive = False
         self.property = vtkVolumeProperty()

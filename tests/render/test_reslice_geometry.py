@@ -1,0 +1,215 @@
+"""Geometry of the volume and its reformats: markers at known patient points land where they must.
+
+Three acquisitions of the same markers: plain axial, an oblique (rotated) orientation, and an
+axial stack with gantry tilt. Each marker is a 3x3x3 voxel blob; its patient position is that of
+the blob's centre voxel. In every reformat through the marker (axial, coronal, sagittal, a
+double-oblique plane, and a 20 mm MIP slab) the blob's centroid must lie within one voxel of
+``plane.patient_to_pixel(marker)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workstation.core.geometry import ImagePlane, orientation_labels
+from workstation.render.reslice import (
+    ReslicePlane,
+    Reslicer,
+    oblique_plane,
+    orthogonal_planes,
+    rotation_matrix,
+)
+from workstation.render.volume_image import build_volume_image
+
+MARKERS = [(10.0, -12.0, 6.0), (-18.0, 9.0, -14.0), (4.0, 20.0, 15.0)]
+
+
+def acquire(row_dir, col_dir, step, n=48, rows=64, cols=64, pixel=1.0):
+    """Planes of a stack centred on the origin whose origins advance by ``step`` (mm vector), and
+    its voxels with a blob at the voxel nearest each marker; returns (values, planes, markers)."""
+    row_dir, col_dir, step = (np.asarray(v, float) for v in (row_dir, col_dir, step))
+    start = -(cols - 1) / 2 * pixel * row_dir - (rows - 1) / 2 * pixel * col_dir
+    start = start - (n - 1) / 2 * step
+    planes = [
+        ImagePlane(start + k * step, row_dir, col_dir, (pixel, pixel), rows, cols) for k in range(n)
+    ]
+    values = np.full((n, rows, cols), -1000, np.int16)
+    placed = []
+    normal = planes[0].normal
+    for m in MARKERS:
+        k = int(np.argmin([abs(np.dot(np.asarray(m) - p.origin, normal)) for p in planes]))
+        c, r, _ = planes[k].patient_to_pixel(m)
+        c, r = int(round(c)), int(round(r))
+        values[k - 1 : k + 2, r - 1 : r + 2, c - 1 : c + 2] = 1000
+        placed.append(planes[k].pixel_to_patient(c, r))
+    return values, planes, placed
+
+
+def centroid(img: np.ndarray, near: tuple[float, float], radius: float = 6.0):
+    rows, cols = np.mgrid[: img.shape[0], : img.shape[1]]
+    win = (np.abs(cols - near[0]) <= radius) & (np.abs(rows - near[1]) <= radius)
+    vals = np.where(win & np.isfinite(img), img, -1000.0) + 1000.0
+    vals[vals < 0.3 * vals.max()] = 0
+    assert vals.sum() > 0, "marker not found near where it should be"
+    return float((cols * vals).sum() / vals.sum()), float((rows * vals).sum() / vals.sum())
+
+
+ROT = rotation_matrix((1.0, 1.0, 0.3), 35.0)
+TILT = np.radians(18.5)
+ACQUISITIONS = {
+    "axial": ((1, 0, 0), (0, 1, 0), (0, 0, 1.5)),
+    "oblique": (ROT @ (1, 0, 0), ROT @ (0, 1, 0), 1.5 * (ROT @ (0, 0, 1))),
+    # GE-style tilt: the image plane is tilted about x, the table (origins) moves along z
+    "tilted": ((1, 0, 0), (0, np.cos(TILT), -np.sin(TILT)), (0, 0, 1.5 / np.cos(TILT))),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ACQUISITIONS))
+def test_markers_land_in_every_reformat(kind):
+    values, planes, markers = acquire(*ACQUISITIONS[kind])
+    volume = build_volume_image(values, planes)
+    if kind == "tilted":
+        assert volume.resampled_for_tilt_deg == pytest.approx(18.5, abs=0.05)
+        assert np.allclose(volume.direction.T @ volume.direction, np.eye(3), atol=1e-9)
+    else:
+        assert volume.resampled_for_tilt_deg is None
+    reslicer = Reslicer(volume)
+    tolerance_mm = max(volume.spacing_mm) + 1e-6
+    for marker in markers:
+        planes_here = dict(orthogonal_planes(volume, marker))
+        planes_here["oblique"] = oblique_plane(volume, "axial", 25.0, -30.0, marker)
+        for name, plane in planes_here.items():
+            for slab in (0.0, 20.0):
+                img = reslicer.reslice(plane, slab_mm=slab, mode="mip")
+                expect = plane.patient_to_pixel(marker)
+                assert abs(expect[2]) < 1e-6  # the plane passes through the marker
+                got = centroid(img, expect[:2])
+                err_mm = np.hypot(got[0] - expect[0], got[1] - expect[1]) * plane.pixel_mm
+                assert err_mm <= tolerance_mm, (kind, name, slab, marker, got, expect)
+
+
+def test_a_slab_sees_only_what_lies_within_it():
+    values, planes, markers = acquire(*ACQUISITIONS["axial"])
+    volume = build_volume_image(values, planes)
+    reslicer = Reslicer(volume)
+    marker = np.asarray(markers[0])
+    axial = orthogonal_planes(volume, marker)["axial"]
+    col, row, _ = axial.patient_to_pixel(marker)
+    for dz, seen in ((7.0, True), (-7.0, True), (13.0, False), (-13.0, False)):
+        img = reslicer.reslice(axial.moved_to(marker + (0, 0, dz)), slab_mm=20.0, mode="mip")
+        peak = float(img[int(round(row)), int(round(col))])
+        assert (peak > 500) is seen, (dz, peak)
+
+
+def test_orthogonal_planes_follow_the_radiological_convention():
+    values, planes, _ = acquire(*ACQUISITIONS["axial"])
+    volume = build_volume_image(values, planes)
+    ortho = orthogonal_planes(volume)
+    expected = {
+        "axial": {"left": "R", "right": "L", "top": "A", "bottom": "P"},
+        "coronal": {"left": "R", "right": "L", "top": "H", "bottom": "F"},
+        "sagittal": {"left": "A", "right": "P", "top": "H", "bottom": "F"},
+    }
+    centre = volume.centre_patient()
+    for name, plane in ortho.items():
+        assert orientation_labels(plane.x_axis, plane.y_axis) == expected[name]
+        # a point towards the patient's left / head / anterior moves the right way on screen
+        c0, r0, _ = plane.patient_to_pixel(centre)
+        cl, _, _ = plane.patient_to_pixel(centre + (10, 0, 0))
+        _, rh, _ = plane.patient_to_pixel(centre + (0, 0, 10))
+        ca, ra, _ = plane.patient_to_pixel(centre + (0, -10, 0))
+        if name in ("axial", "coronal"):
+            assert cl > c0  # patient left on screen right
+        if name in ("coronal", "sagittal"):
+            assert rh < r0  # head up
+        if name == "axial":
+            assert ra < r0  # anterior up
+        if name == "sagittal":
+            assert ca < c0  # anterior on screen left
+    # the image covers the volume: every corner projects inside it
+    for plane in ortho.values():
+        for corner in volume.bounds_patient():
+            c, r, _ = plane.patient_to_pixel(corner)
+            assert -0.5 <= c <= plane.size[0] - 0.5 and -0.5 <= r <= plane.size[1] - 0.5
+    assert ortho["axial"].pixel_mm == pytest.approx(1.0)
+
+
+def test_slab_modes_on_a_known_volume():
+    rng = np.random.default_rng(3)
+    n = 40
+    levels = rng.integers(-500, 500, n).astype(np.float32)
+    values = np.broadcast_to(levels[:, None, None], (n, 16, 16)).copy()
+    planes = [
+        ImagePlane(np.array([0.0, 0.0, float(k)]), (1, 0, 0), (0, 1, 0), (1, 1), 16, 16)
+        for k in range(n)
+    ]
+    volume = build_volume_image(values, planes)
+    reslicer = Reslicer(volume)
+    axial = orthogonal_planes(volume, (7.0, 7.0, 20.0))["axial"]
+    window = levels[16:25]  # 8 mm slab centred on z = 20 samples slices 16..24
+    for mode, expect in (("mip", window.max()), ("minip", window.min()), ("mean", window.mean())):
+        img = reslicer.reslice(axial, slab_mm=8.0, mode=mode)
+        assert img.shape == (16, 16)
+        assert np.allclose(img, expect, atol=1e-3), mode
+    thin = reslicer.reslice(axial)
+    assert np.allclose(thin, levels[20])
+
+
+def test_outside_the_volume_is_nan_and_bad_arguments_are_refused():
+    values, planes, _ = acquire(*ACQUISITIONS["axial"])
+    volume = build_volume_image(values, planes)
+    reslicer = Reslicer(volume)
+    axial = orthogonal_planes(volume)["axial"]
+    wide = ReslicePlane(axial.centre, axial.x_axis, axial.y_axis, 1.0, (100, 64))
+    img = reslicer.reslice(wide)
+    assert np.isnan(img[:, :15]).all() and np.isnan(img[:, -15:]).all()
+    assert np.isfinite(img[:, 20:80]).all()
+    with pytest.raises(ValueError, match="slab thickness"):
+        reslicer.reslice(axial, slab_mm=150.0)
+    with pytest.raises(ValueError, match="slab mode"):
+        reslicer.reslice(axial, slab_mm=5.0, mode="median")
+    with pytest.raises(ValueError, match="not orthogonal"):
+        ReslicePlane((0, 0, 0), (1, 0, 0), (1, 1, 0), 1.0, (10, 10))
+
+
+def test_preview_slab_matches_the_full_one_where_smooth():
+    values, planes, _ = acquire(*ACQUISITIONS["axial"])
+    z, y, x = np.mgrid[: values.shape[0], : values.shape[1], : values.shape[2]]
+    values = (x * 3 + y * 2 + z).astype(np.float32)  # a smooth ramp
+    volume = build_volume_image(values, planes)
+    reslicer = Reslicer(volume)
+    plane = oblique_plane(volume, "axial", 10.0, 15.0)
+    full = reslicer.reslice(plane, slab_mm=10.0, mode="mean")
+    fast = reslicer.reslice(plane, slab_mm=10.0, mode="mean", preview=True)
+    assert fast.shape == full.shape
+    both = np.isfinite(full) & np.isfinite(fast)
+    assert both.sum() > 0.3 * full.size
+    assert np.median(np.abs(full[both] - fast[both])) < 3.0
+
+
+def test_uneven_spacing_is_resampled_and_reported():
+    positions = [0.0, 1.0, 2.0, 3.0, 6.0, 7.0, 8.0, 12.0, 13.0]
+    planes = [
+        ImagePlane(np.array([0, 0, z]), (1, 0, 0), (0, 1, 0), (1, 1), 8, 8) for z in positions
+    ]
+    values = np.stack([np.full((8, 8), z * 10, np.float32) for z in positions])
+    volume = build_volume_image(values, planes)
+    assert volume.uneven_spacing is not None and "uneven" in volume.uneven_spacing
+    assert volume.spacing_mm[2] == pytest.approx(1.0)
+    assert volume.values.shape[0] == 14
+    # linear in z: each resampled slice holds 10 * its position
+    assert np.allclose(volume.values[:, 0, 0], np.arange(14) * 10.0, atol=1e-4)
+
+
+def test_descending_slices_and_refused_stacks():
+    values, planes, markers = acquire(*ACQUISITIONS["axial"])
+    volume = build_volume_image(values[::-1], planes[::-1])
+    assert any("descending" in n for n in volume.notes)
+    ijk = volume.patient_to_index(markers[0])
+    k, r, c = (int(round(v)) for v in ijk[::-1])
+    assert volume.values[k, r, c] == 1000
+    with pytest.raises(ValueError, match="planes for"):
+        build_volume_image(values[:-1], planes)
+    with pytest.raises(ValueError, match="not a volume"):
+        build_volume_image(values[:2], [planes[0], planes[0]])

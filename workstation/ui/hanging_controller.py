@@ -96,7 +96,7 @@ class HangingController(QObject):
     busy = Signal(bool)
     _prepared = Signal(int, object)
     _remote = Signal(int, object)
-    _retrieved = Signal(int, object)
+    _retrieved = Signal(int, str)
     _failed = Signal(int, str)
 
     def __init__(
@@ -130,6 +130,7 @@ class HangingController(QObject):
         self._generation = 0
         #: True from :meth:`open_study` until the study is on screen (or failed).
         self.pending = False
+        self._refreshing = False
         self._prefer_prior_stage = False
         self._sources: dict[str, FrameSource] = {}
         self._prepared.connect(self._on_prepared)
@@ -161,6 +162,7 @@ class HangingController(QObject):
     def _on_failed(self, gen: int, text: str) -> None:
         if gen == self._generation:
             self.pending = False
+            self._refreshing = False
             self.busy.emit(False)
             self.message.emit(f"Hanging protocol: {text}")
 
@@ -180,6 +182,10 @@ class HangingController(QObject):
                     self.apply(self.match, stage.index)
                     break
         self.pending = False
+        if self._refreshing:
+            self._refreshing = False
+            self.busy.emit(False)
+            self.message.emit(f"Priors retrieved. {self.describe()}")
         if inputs.problems:
             self.message.emit(inputs.problems[0])
         if self.find_remote is not None and not keep_stage:
@@ -221,20 +227,17 @@ class HangingController(QObject):
         self.message.emit(f"Fetching {len(missing)} prior(s) ({dates}) for {self.match.name}…")
         self.busy.emit(True)
 
+        self.pending = True
+        self._refreshing = True
+
         def job() -> None:
             self.retrieve(missing, lambda text: self._retrieved.emit(gen, text))
-            self._retrieved.emit(gen, None)
             self._prepared.emit(gen, self.prepare(study_uid))
 
         self._run(gen, job)
 
-    def _on_retrieved(self, gen: int, text: str | None) -> None:
-        if gen != self._generation:
-            return
-        if text is None:
-            self.busy.emit(False)
-            self.message.emit("Priors retrieved")
-        else:
+    def _on_retrieved(self, gen: int, text: str) -> None:
+        if gen == self._generation:
             self.message.emit(text)
 
     # --- saving the layout ------------------------------------------------------------------------
@@ -315,7 +318,26 @@ class HangingController(QObject):
             text += f" ({stage.name})"
         if empty:
             text += f"; {len(empty)} viewport(s) empty: {empty[0].reason}"
+        if self._unlinked():
+            text += (
+                "; current and prior have different frames of reference: Shift+S, then a click"
+                " on the same anatomy in each, links their scrolling"
+            )
         return text
+
+    def _unlinked(self) -> bool:
+        """Viewports of one sync group that cannot scroll together (no shared frame of reference
+        and no registration yet)."""
+        groups: dict[str, list[Viewport]] = {}
+        for v, g in self.viewer.sync_groups.items():
+            if v.model.source is not None:
+                groups.setdefault(g, []).append(v)
+        for views in groups.values():
+            for i, a in enumerate(views):
+                for b in views[i + 1 :]:
+                    if self.viewer.translation(a.model, b.model) is None:
+                        return True
+        return False
 
     def _fill(self, viewport: Viewport, cell: ViewportAssignment) -> None:
         model = viewport.model

@@ -264,7 +264,7 @@ class ViewerArea(QWidget):
         if what in ("index", "source"):
             self.update_links()
 
-    def _translation(self, source: ViewportModel, target: ViewportModel) -> np.ndarray | None:
+    def translation(self, source: ViewportModel, target: ViewportModel) -> np.ndarray | None:
         """What to add to a patient point of ``source`` to get the same anatomy in ``target``:
         zero in the same space, the registration's translation between registered spaces, None
         when they cannot be linked."""
@@ -293,7 +293,7 @@ class ViewerArea(QWidget):
                     m.set_index(a.state.index * max(m.count - 1, 0) // max(a.count - 1, 1))
                 continue
             other = m.source.plane(m.state.index)
-            shift = self._translation(a, m)
+            shift = self.translation(a, m)
             if (
                 plane is None
                 or other is None
@@ -346,7 +346,7 @@ class ViewerArea(QWidget):
                 and m.count
             ):
                 mine = m.source.plane(m.state.index)
-                shift = self._translation(a, m)
+                shift = self.translation(a, m)
                 if mine is not None and shift is not None:
                     theirs = _shifted(plane, shift) if np.any(shift) else plane
                     seg = mine.intersection_with(theirs, clip_to_other=True)
@@ -377,7 +377,7 @@ class ViewerArea(QWidget):
                 o = v.model
                 if v is viewport or o.source is None:
                     continue
-                shift = self._translation(m, o)
+                shift = self.translation(m, o)
                 if shift is None:
                     continue
                 target_point = point + shift

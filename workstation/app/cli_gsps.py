@@ -26,7 +26,7 @@ from workstation.core.measurements import Measurement, measure, modality_unit
 from workstation.core.overlays import burn_in
 from workstation.core.pipeline import FrameRenderer
 from workstation.core.view_state import ImageGeometry
-from workstation.pstate.apply import area_transform
+from workstation.pstate.apply import area_transform, identity_window
 from workstation.pstate.gsps_reader import FOREIGN, read_gsps
 from workstation.pstate.model import ImagePresentation, PresentationState
 
@@ -145,7 +145,9 @@ def render_with_state(
     p = presentation_for(state, ds, frame_index, str(state_path), str(image))
     renderer = FrameRenderer(dicom_file, frame_index)
     viewport = size or default_size(p, geo)
-    view, matrix = area_transform(p, geo, viewport, inverted_by_file=renderer.inverted_by_file)
+    view, matrix = area_transform(
+        p, geo, viewport, inverted_by_file=renderer.inverted_by_file, no_voi=identity_window(ds)
+    )
     rendered = renderer.render(voi=view.voi, invert=view.invert, overlays=False)
     pixels = rendered.pixels
     if p.overlays_on and renderer.overlay_planes:

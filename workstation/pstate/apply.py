@@ -66,6 +66,22 @@ def _scale_for_area(
     return "free", min(vw / w, vh / h)
 
 
+def identity_window(ds) -> Window:
+    """The window equal to "no VOI transformation": the whole range of modality values the
+    image can hold (Bits Stored, Pixel Representation, Rescale Slope/Intercept) mapped linearly
+    onto the output, as DCMTK renders a state without a Softcopy VOI LUT."""
+    bits = int(ds.get("BitsStored", 16) or 16)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    try:
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    except (TypeError, ValueError):
+        slope, intercept = 1.0, 0.0
+    a, b = sorted((lo * slope + intercept, hi * slope + intercept))
+    return Window((a + b) / 2, max(b - a, 1e-6), "LINEAR_EXACT", "no VOI in the state")
+
+
 def _whole_image(area: DisplayedArea, geo: ImageGeometry) -> bool:
     return area.size_mode == "SCALE TO FIT" and area.bounds == (
         -0.5,
@@ -83,6 +99,7 @@ def view_from_presentation(
     inverted_by_file: bool = False,
     base: ViewState | None = None,
     screen_px_per_mm: float | None = None,
+    no_voi: Window | None = None,
 ) -> ViewState:
     """The view a presentation state asks for on one image.
 
@@ -99,6 +116,9 @@ def view_from_presentation(
         The current view (its index is kept; window kept when the state has none).
     screen_px_per_mm : float, optional
         For TRUE SIZE.
+    no_voi : Window, optional
+        The window to use when the state has no VOI for the image (the state then asks for
+        none: :func:`identity_window` of the image); None keeps ``base``'s window.
     """
     base = base or ViewState()
     voi = base.voi
@@ -110,6 +130,8 @@ def view_from_presentation(
     elif p.voi is not None:
         voi = Window(float(p.voi[0]), float(p.voi[1]), p.voi_function, p.voi_explanation)
         label = "presentation state"
+    elif no_voi is not None:
+        voi, label = no_voi, "presentation state"
     state = replace(
         base,
         voi=voi,
@@ -178,7 +200,7 @@ def presentation_from_view(
     viewport: tuple[float, float],
     *,
     inverted_by_file: bool = False,
-    voi: Window | None = None,
+    voi: Window | VoiLut | None = None,
     annotations: tuple[Annotation, ...] = (),
     layers: dict[str, Layer] | None = None,
     shutter: Shutter | None = None,
@@ -188,15 +210,19 @@ def presentation_from_view(
 ) -> ImagePresentation:
     """What to write for one image shown with ``state``.
 
-    ``voi`` is the window actually applied (the frame's default when ``state.voi`` is None); a
-    VOI LUT (not a window) is not written (the image's own then applies).
+    ``voi`` is the VOI actually applied (the frame's default when ``state.voi`` is None): a
+    state always carries its VOI, since the image's own does not apply under a state.
     """
-    window = state.voi if isinstance(state.voi, Window) else voi
+    window = state.voi if state.voi is not None else voi
+    lut = window if isinstance(window, VoiLut) else None
     return ImagePresentation(
+        voi_lut=None if lut is None else np.asarray(lut.data),
+        voi_lut_first=0 if lut is None else int(lut.first_mapped),
+        voi_lut_bits=16 if lut is None else int(lut.bits),
         image=image,
         voi=(window.center, window.width) if isinstance(window, Window) else None,
         voi_function=window.function if isinstance(window, Window) else "LINEAR",
-        voi_explanation=(window.explanation if isinstance(window, Window) else "")[:64],
+        voi_explanation=(getattr(window, "explanation", "") or "")[:64],
         displayed_area=displayed_area_from_view(
             state,
             geo,
@@ -217,17 +243,20 @@ def presentation_from_view(
 def area_transform(
     p: ImagePresentation, geo: ImageGeometry, viewport: tuple[float, float],
     *, inverted_by_file: bool = False, screen_px_per_mm: float | None = None,
+    no_voi: Window | None = None,
 ) -> tuple[ViewState, np.ndarray]:  # fmt: skip
     """The view and its image-to-viewport matrix (for the headless render)."""
     view = view_from_presentation(
-        p, geo, viewport, inverted_by_file=inverted_by_file, screen_px_per_mm=screen_px_per_mm
-    )
+        p, geo, viewport, inverted_by_file=inverted_by_file, screen_px_per_mm=screen_px_per_mm,
+        no_voi=no_voi,
+    )  # fmt: skip
     return view, display_transform(view, geo, viewport, 1.0, screen_px_per_mm)
 
 
 __all__ = [
     "area_transform",
     "gsps_rotation",
+    "identity_window",
     "view_rotation",
     "displayed_area_from_view",
     "fit_scale",

@@ -283,6 +283,33 @@ def _with_area(p: ImagePresentation, area: DisplayedArea) -> ImagePresentation:
     return replace(p, displayed_area=area)
 
 
+def _voi_item(members: list[tuple[Dataset, ImagePresentation]]):
+    refs = hd.ReferencedImageSequence(referenced_images=[ds for ds, _ in members])
+    for item, (_, p) in zip(refs, members, strict=True):
+        if p.image.frame_number is not None:
+            item.ReferencedFrameNumber = [int(p.image.frame_number)]
+    p = members[0][1]
+    if p.voi_lut is not None:
+        data = np.asarray(p.voi_lut)
+        bits = int(p.voi_lut_bits)
+        if data.min() < 0 or data.max() >= 2**bits:
+            raise GspsWriteError(f"VOI LUT values outside 0..2^{bits}-1")
+        lut = hd.VOILUT(int(p.voi_lut_first), data.astype(np.uint16 if bits > 8 else np.uint8),
+                        p.voi_explanation or None)  # fmt: skip
+        lut.LUTDescriptor = [len(data) if len(data) < 65536 else 0, int(p.voi_lut_first), bits]
+        return hd.pr.SoftcopyVOILUTTransformation(voi_luts=[lut], referenced_images=refs)
+    centre, width = p.voi  # type: ignore[misc]
+    if not width > 0 or (p.voi_function == "LINEAR" and width < 1):
+        raise GspsWriteError(f"window width {width} is not valid for VOI function {p.voi_function}")
+    return hd.pr.SoftcopyVOILUTTransformation(
+        window_center=float(centre),
+        window_width=float(width),
+        window_explanation=p.voi_explanation or None,
+        voi_lut_function=p.voi_function,
+        referenced_images=refs,
+    )
+
+
 def _add_laterality(out: Dataset, images: list[Dataset]) -> None:
     """General Series Laterality (Type 2C): the images' own when they agree on R or L, else
     empty (unknown to the state; dciodvfy warns that empty means unknown)."""
@@ -514,31 +541,14 @@ def write_gsps(
                 )
             )
 
-    # softcopy VOI, grouped by identical windows
+    # softcopy VOI, grouped by identical windows (a VOI LUT is written per image)
     voi_groups: dict[tuple, list[tuple[Dataset, ImagePresentation]]] = {}
     for ds, p in entries:
-        if p.voi is not None:
+        if p.voi_lut is not None:
+            voi_groups.setdefault(("lut", id(p)), []).append((ds, p))
+        elif p.voi is not None:
             voi_groups.setdefault((p.voi, p.voi_function, p.voi_explanation), []).append((ds, p))
-    vois = []
-    for (win, function, explanation), members in voi_groups.items():
-        centre, width = win
-        if not width > 0 or (function == "LINEAR" and width < 1):
-            raise GspsWriteError(f"window width {width} is not valid for VOI function {function}")
-        refs = hd.ReferencedImageSequence(referenced_images=[ds for ds, _ in members])
-        for item, (_, p) in zip(refs, members, strict=True):
-            if p.image.frame_number is not None:
-                item.ReferencedFrameNumber = [int(p.image.frame_number)]
-        vois.append(
-            hd.pr.SoftcopyVOILUTTransformation(
-                window_center=float(centre),
-                window_width=float(width),
-                window_explanation=explanation or None,
-                voi_lut_function=function,
-                referenced_images=refs,
-            )
-        )
-    if vois and len(voi_groups) == 1 and len(referenced) == len(entries):
-        pass  # one window for all: references kept (explicit is clearer to readers)
+    vois = [_voi_item(members) for members in voi_groups.values()]
 
     created = state.created
     kwargs: dict = {"specific_character_set": _charset(referenced[0], state, measurements)}

@@ -194,7 +194,9 @@ class ImagePresentation:
     ----------
     image : ImageRef
     voi : (centre, width) or None
-        Softcopy VOI window in modality units; None = the image's own default.
+        Softcopy VOI window in modality units. With neither ``voi`` nor ``voi_lut`` the state
+        has no VOI transformation for the image: identity (the image's own windows do NOT
+        apply; PS3.4 N.2), see :func:`workstation.pstate.apply.identity_window`.
     voi_function : str
         VOI LUT Function (``LINEAR``, ``LINEAR_EXACT``, ``SIGMOID``).
     displayed_area : DisplayedArea or None

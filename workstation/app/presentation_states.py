@@ -143,7 +143,11 @@ class PresentationStateService:
                 f"{result.status} {result.reason}"
             )
         audit.info("saved %s %s of study %s", what, ds.SOPInstanceUID, ds.StudyInstanceUID)
-        path = Path(result.stored_path) if result.stored_path else self._path_of(ds.SOPInstanceUID)
+        if result.stored_path:
+            path = Path(result.stored_path)
+            path = path if path.is_absolute() else self.archive.path_of(result.stored_path)
+        else:
+            path = self._path_of(str(ds.SOPInstanceUID))
         return _summary(path, ds)
 
     def save_gsps(

@@ -15,11 +15,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import peers  # noqa: E402
 
-from workstation.archive.archive import Archive  # noqa: E402
 from workstation.app.presentation_states import (  # noqa: E402
     PresentationStateError,
     PresentationStateService,
 )
+from workstation.archive.archive import Archive  # noqa: E402
 from workstation.core.annotations import ImageRef, Layer, new_annotation  # noqa: E402
 from workstation.core.view_state import ImageGeometry, ViewState  # noqa: E402
 from workstation.core.voi import Window  # noqa: E402

@@ -37,6 +37,11 @@ from workstation.pstate.apply import presentation_from_view  # noqa: E402
 from workstation.pstate.gsps_writer import write_gsps  # noqa: E402
 from workstation.pstate.model import PresentationState  # noqa: E402
 
+# the render paints with Qt (offscreen); the headless layer check runs without Qt and skips this
+pytest.importorskip(
+    "PySide6.QtGui", reason="PySide6 needed to paint the render", exc_type=ImportError
+)
+
 pytestmark = pytest.mark.skipif(
     not (have("dcmp2pgm") and have("dcmpsmk")), reason="DCMTK dcmp2pgm/dcmpsmk absent"
 )

@@ -261,3 +261,23 @@ def test_dcmpsmk_states_apply(corpus_dir, tmp_path, rel) -> None:
     from workstation.core.png import write_png
 
     write_png(SHOTS / f"dcmpsmk_{Path(rel).stem}.png", ours.pixels)
+
+
+def test_render_command_line(corpus_dir, tmp_path, capsys) -> None:
+    from workstation.app.cli import main
+
+    image = corpus_dir / CT
+    state = write_our_state(image, ViewState(voi=Window(40, 80), rotation=90), (512, 512),
+                            tmp_path / "s.dcm")  # fmt: skip
+    out = tmp_path / "out.png"
+    assert main(["--home", str(tmp_path / "home"), "render", str(image), "--gsps", str(state),
+                 "--out", str(out), "--size", "300", "200"]) == 0  # fmt: skip
+    from PIL import Image
+
+    assert Image.open(out).size == (300, 200)
+    assert "rotation 90" in capsys.readouterr().out
+    other = corpus_dir / S2010 / "I110"
+    assert main(["--home", str(tmp_path / "home"), "render", str(other), "--gsps", str(state),
+                 "--out", str(tmp_path / "x.png")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "does not apply to" in err and "I110" in err and not (tmp_path / "x.png").exists()

@@ -108,6 +108,9 @@ def test_our_gsps_on_real_images_pass_dciodvfy(tmp_path, corpus_dir) -> None:
             path = tmp_path / f"{Path(rel).name}_{i}.dcm"
             write_gsps(state, [ds], measurements=ms).save_as(path, enforce_file_format=True)
             _check(path)
+        path = tmp_path / f"{Path(rel).name}_kos.dcm"
+        write_kos([ds]).save_as(path, enforce_file_format=True)
+        _check(path)
 
 
 def test_our_kos_pass_dciodvfy_and_read_back(tmp_path, corpus_dir) -> None:

@@ -402,7 +402,7 @@ _COPIED_TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "
                  "StudyID", "StudyDate", "StudyTime", "ReferringPhysicianName")  # fmt: skip
 
 
-def _header(ds: Dataset) -> Dataset:
+def image_header(ds: Dataset) -> Dataset:
     """The image's attributes without pixel data, with the Type 2 ones highdicom needs."""
     out = Dataset()
     for elem in ds:
@@ -493,8 +493,10 @@ def write_gsps(
         if not (0x6000 <= g <= 0x601E and g % 2 == 0):
             raise GspsWriteError(f"overlay group {g:#06x} is not a repeating group 60xx")
 
-    referenced = [_header(ds) for ds in {str(ds.SOPInstanceUID): ds for ds, _ in entries}.values()]
-    entries = [(_header(ds), p) for ds, p in entries]
+    referenced = [
+        image_header(ds) for ds in {str(ds.SOPInstanceUID): ds for ds, _ in entries}.values()
+    ]
+    entries = [(image_header(ds), p) for ds, p in entries]
 
     # graphic layers
     layers: dict[str, Layer] = {}
@@ -601,6 +603,7 @@ __all__ = [
     "GspsWriteError",
     "WriterInfo",
     "content_label",
+    "image_header",
     "layer_name_ok",
     "write_gsps",
 ]

@@ -21,7 +21,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from workstation.core.annotations import ImageRef
-from workstation.pstate.gsps_writer import WriterInfo
+from workstation.pstate.gsps_writer import WriterInfo, image_header
 
 KOS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
 
@@ -94,6 +94,7 @@ def write_kos(
     if len(description) > 1024:
         raise KosError(f"description too long ({len(description)} > 1024 characters)")
     writer = writer or WriterInfo()
+    images = [image_header(ds) for ds in images]
     content = hd.ko.KeyObjectSelection(
         document_title=code,
         referenced_objects=list(images),

@@ -115,10 +115,57 @@ class Gui:
         self.hanging = None
         if with_archive:
             self._set_up_hanging(registry)
+        self._set_up_annotations(with_archive)
         for problem in self.problems:
             log.warning("%s", problem)
         if self.problems:
             self.window.status_label.setText(self.problems[0])
+
+    def _set_up_annotations(self, with_archive: bool) -> None:
+        """The measurement list and the presentation-state panel (GSPS and key images are
+        stored in the archive; without one they can be applied but not saved)."""
+        from workstation.ui.annotation_panel import AnnotationPanel
+        from workstation.ui.presentation_panel import PresentationPanel
+
+        self.window.add_side_panel("Measurements", AnnotationPanel(self.window.viewer))
+        if not with_archive:
+            return
+        from workstation.app.presentation_states import PresentationStateService
+
+        states = self.presentation_states = PresentationStateService(self.services.archive)
+
+        def list_states(series_uid: str):
+            return [
+                states.load_gsps(o.sop_instance_uid)
+                for o in states.for_series(series_uid)
+                if o.kind == "GSPS"
+            ]
+
+        def save_state(state, images, measurements) -> str:
+            stored = states.save_gsps(state, images, measurements=measurements)
+            return f"Presentation state '{stored.label}' saved in the archive with the study"
+
+        def save_key_images(items, description: str) -> str:
+            stored = states.save_kos([header for header, _ in items], description=description)
+            return f"Key images ({len(items)}) saved as '{stored.label}' with the study"
+
+        self.presentation_panel = panel = PresentationPanel(
+            self.window.viewer, list_states, save_state, save_key_images
+        )
+        self.window.add_side_panel("Presentation states", panel)
+        from PySide6.QtGui import QKeySequence
+
+        menu = self.window.menuBar().addMenu("&Annotate")
+        for text, slot, keys in (
+            ("Save presentation state…", panel.save_dialog, "Ctrl+S"),
+            ("Mark key image", panel.toggle_key_image, "Ctrl+K"),
+            ("Save key images…", panel.save_key_images_dialog, "Ctrl+Shift+K"),
+            ("Leave the applied presentation state", panel.leave, ""),
+        ):
+            action = menu.addAction(text)
+            action.triggered.connect(lambda _=False, f=slot: f())
+            if keys:
+                action.setShortcut(QKeySequence(keys))
 
     def _set_up_hanging(self, registry) -> None:
         """Studies opened from the archive hang by protocol, with priors fetched from the nodes."""

@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
             tb.addAction(a)
             self.tool_actions[tool] = a
         self.tool_actions["window_level"].setChecked(True)
+        self._build_measure_tools(tb, tools)
         tb.addSeparator()
         self.preset_menu = QMenu("Presets", self)
         self.preset_menu.aboutToShow.connect(self._fill_presets)
@@ -254,7 +255,7 @@ class MainWindow(QMainWindow):
         quit_action = self._action("Quit", self.close)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         file_menu.addAction(quit_action)
-        view_menu = self.menuBar().addMenu("&View")
+        self.view_menu = view_menu = self.menuBar().addMenu("&View")
         view_menu.addMenu(layout_menu)
         view_menu.addAction(self.browser_dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
@@ -329,11 +330,57 @@ class MainWindow(QMainWindow):
         self.viewer.sync_mode = mode if mode in self.sync_actions else "position"
         self._refresh_toolbar()
 
+    def _build_measure_tools(self, tb: QToolBar, group: QActionGroup) -> None:
+        """A "Measure" button: the last measurement or annotation tool used, and a menu of all
+        of them (in the same group as the other left-button tools)."""
+        from workstation.ui.annotation_tools import TOOLS
+
+        menu = QMenu("Measure", self)
+        for tool, tip in TOOLS.items():
+            text = tip.split(" (")[0]
+            a = self._action(text, lambda _=False, t=tool: self.set_mouse_tool(t), tip, True)
+            group.addAction(a)
+            menu.addAction(a)
+            self.tool_actions[tool] = a
+        self.measure_button = QToolButton(self)
+        self.measure_button.setText("Length")
+        self.measure_button.setToolTip("Measurement and annotation tools (menu: all of them)")
+        self.measure_button.setMenu(menu)
+        self.measure_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.measure_button.setCheckable(True)
+        self._last_measure_tool = "length"
+        self.measure_button.clicked.connect(lambda: self.set_mouse_tool(self._last_measure_tool))
+        tb.addWidget(self.measure_button)
+
     def set_mouse_tool(self, tool: str) -> None:
         """What the left button does without modifiers (the bindings' default otherwise)."""
         for v in self.viewer.viewports:
             v.left_tool = None if tool == "window_level" else tool
         self.tool_actions[tool].setChecked(True)
+        if hasattr(self, "measure_button"):
+            from workstation.ui.annotation_tools import TOOLS
+
+            if tool in TOOLS:
+                self._last_measure_tool = tool
+                self.measure_button.setText(self.tool_actions[tool].text())
+            self.measure_button.setChecked(tool in TOOLS)
+
+    def add_side_panel(self, title: str, widget: QWidget) -> None:
+        """A tab in the right-hand dock (measurements, presentation states...)."""
+        if not hasattr(self, "side_tabs"):
+            self.side_tabs = QTabWidget()
+            self.side_dock = QDockWidget("Annotations", self)
+            self.side_dock.setObjectName("annotations")
+            self.side_dock.setWidget(self.side_tabs)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
+            self.side_dock.hide()  # the images get the room; View > Annotations shows it
+            toggle = self.side_dock.toggleViewAction()
+            toggle.setText("Annotations and presentation states")
+            toggle.setShortcut(QKeySequence("Ctrl+Shift+A"))
+            self.view_menu.addAction(toggle)
+        self.side_tabs.addTab(widget, title)
+        if hasattr(widget, "message"):
+            widget.message.connect(self.status_label.setText)
 
     def _toggle_reference_lines(self, on: bool) -> None:
         self.viewer.show_reference_lines = on

@@ -297,3 +297,25 @@ def test_display_units_are_relative_to_the_displayed_area(tmp_path) -> None:
               if FOREIGN in a.extra)  # fmt: skip
     # after a clockwise quarter turn, the screen's top left is the area's bottom-left corner
     assert pt.points[0] == pytest.approx((19.5, 109.5))
+
+
+def test_frames_of_a_multiframe_image(tmp_path, corpus_dir) -> None:
+    """Annotations and windows per frame of an enhanced MR: each frame gets its own back."""
+    ds = pydicom.dcmread(corpus_dir / "enhanced_multiframe/pydicom_data/emri_small.dcm",
+                         stop_before_pixels=True)  # fmt: skip
+    uid, cls = str(ds.SOPInstanceUID), str(ds.SOPClassUID)
+    images = {}
+    for frame, window in ((2, (100.0, 200.0)), (7, (300.0, 500.0))):
+        ref = ImageRef(uid, frame, cls)
+        ann = new_annotation("length", [(1.5, 2.5), (30.25, 40.75)], ref, text=f"frame {frame}")
+        images[(uid, frame)] = ImagePresentation(ref, voi=window, annotations=(ann,))
+    back = _roundtrip(tmp_path, ds, PresentationState("", "", str(ds.StudyInstanceUID), "MF",
+                                                      images=images))  # fmt: skip
+    assert set(back.images) == {(uid, None), (uid, 2), (uid, 7)}
+    for frame, window in ((2, (100.0, 200.0)), (7, (300.0, 500.0))):
+        p = back.for_image(uid, frame)
+        assert p.voi == window
+        assert [a.text for a in p.annotations] == [f"frame {frame}"]
+        assert p.annotations[0].image.frame_number == frame
+    other = back.for_image(uid, 3)  # the other frames: the whole-image entry, no window
+    assert other.annotations == () and other.voi is None

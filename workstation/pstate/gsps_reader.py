@@ -74,7 +74,11 @@ def _refs(item: Dataset) -> list[tuple[str, str, tuple[int, ...] | None]]:
 
 
 def _keys(ds: Dataset) -> dict[Key, str]:
-    """Every (SOP Instance UID, frame) the state applies to -> SOP Class UID."""
+    """Every (SOP Instance UID, frame) the state applies to -> SOP Class UID.
+
+    A whole multi-frame image is ``(uid, None)``; frames that a VOI, displayed area or graphic
+    annotation item names get their own ``(uid, frame)`` entry besides it.
+    """
     keys: dict[Key, str] = {}
     for series in ds.get("ReferencedSeriesSequence") or []:
         for uid, cls, frames in _refs(series):
@@ -83,6 +87,13 @@ def _keys(ds: Dataset) -> dict[Key, str]:
                     keys[(uid, f)] = cls
             else:
                 keys[(uid, None)] = cls
+    for keyword in ("SoftcopyVOILUTSequence", "DisplayedAreaSelectionSequence",
+                    "GraphicAnnotationSequence"):  # fmt: skip
+        for item in ds.get(keyword) or []:
+            for uid, _cls, frames in _refs(item):
+                if (uid, None) in keys:
+                    for f in frames or ():
+                        keys.setdefault((uid, f), keys[(uid, None)])
     return keys
 
 
@@ -94,7 +105,7 @@ def _applies(item: Dataset, key: Key) -> bool:
     for ruid, _, frames in refs:
         if ruid != uid:
             continue
-        if frames is None or frame is None or frame in frames:
+        if frames is None or (frame is not None and frame in frames):
             return True
     return False
 

@@ -411,6 +411,10 @@ def image_header(ds: Dataset) -> Dataset:
     for keyword in _COPIED_TYPE2:
         if keyword not in out:
             setattr(out, keyword, "")
+    if int(out.get("NumberOfFrames", 1) or 1) > 1 and "SharedFunctionalGroupsSequence" not in out:
+        # highdicom looks for the modality LUT of a multi-frame image in the shared functional
+        # groups; a multi-frame image without them (not "enhanced") then has none to copy
+        out.SharedFunctionalGroupsSequence = DicomSequence([Dataset()])
     for keyword in ("StudyDate", "PatientBirthDate", "StudyTime"):
         out[keyword].value = _date_or_time(keyword, out[keyword].value)
     return out

@@ -22,18 +22,24 @@ an unknown type) is skipped and named in :attr:`PresentationState.warnings`; not
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from workstation.core.annotations import Annotation, ImageRef, Layer
+from workstation.core.annotations import ImageRef, Layer
+from workstation.pstate.gsps_graphics import (
+    FOREIGN,
+    DisplayFrame,
+    Key,
+    annotations_for,
+    applies,
+    float_pair,
+    refs,
+)
 from workstation.pstate.model import (
     DisplayedArea,
     ImagePresentation,
@@ -42,9 +48,6 @@ from workstation.pstate.model import (
 )
 
 GSPS_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.11.1"
-FOREIGN = ("source", "gsps")
-
-Key = tuple[str, "int | None"]
 
 
 class GspsReadError(ValueError):
@@ -55,24 +58,6 @@ class GspsReadError(ValueError):
 # references
 
 
-def _refs(item: Dataset) -> list[tuple[str, str, tuple[int, ...] | None]]:
-    out = []
-    for ref in item.get("ReferencedImageSequence") or []:
-        uid = str(ref.get("ReferencedSOPInstanceUID", ""))
-        if not uid:
-            continue
-        frames = ref.get("ReferencedFrameNumber")
-        if frames is not None and frames != "":
-            vals = (
-                frames if isinstance(frames, Iterable) and not isinstance(frames, str) else [frames]
-            )
-            fr: tuple[int, ...] | None = tuple(int(f) for f in vals)
-        else:
-            fr = None
-        out.append((uid, str(ref.get("ReferencedSOPClassUID", "")), fr))
-    return out
-
-
 def _keys(ds: Dataset) -> dict[Key, str]:
     """Every (SOP Instance UID, frame) the state applies to -> SOP Class UID.
 
@@ -81,7 +66,7 @@ def _keys(ds: Dataset) -> dict[Key, str]:
     """
     keys: dict[Key, str] = {}
     for series in ds.get("ReferencedSeriesSequence") or []:
-        for uid, cls, frames in _refs(series):
+        for uid, cls, frames in refs(series):
             if frames:
                 for f in frames:
                     keys[(uid, f)] = cls
@@ -90,36 +75,15 @@ def _keys(ds: Dataset) -> dict[Key, str]:
     for keyword in ("SoftcopyVOILUTSequence", "DisplayedAreaSelectionSequence",
                     "GraphicAnnotationSequence"):  # fmt: skip
         for item in ds.get(keyword) or []:
-            for uid, _cls, frames in _refs(item):
+            for uid, _cls, frames in refs(item):
                 if (uid, None) in keys:
                     for f in frames or ():
                         keys.setdefault((uid, f), keys[(uid, None)])
     return keys
 
 
-def _applies(item: Dataset, key: Key) -> bool:
-    refs = _refs(item)
-    if not refs:
-        return True
-    uid, frame = key
-    for ruid, _, frames in refs:
-        if ruid != uid:
-            continue
-        if frames is None or (frame is not None and frame in frames):
-            return True
-    return False
-
-
 # ---------------------------------------------------------------------------------------------
 # per-image modules
-
-
-def _float_pair(value) -> tuple[float, float] | None:
-    try:
-        a, b = (float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return a, b
 
 
 def _first(value) -> float | None:
@@ -135,7 +99,7 @@ def _first(value) -> float | None:
 
 def _voi(ds: Dataset, key: Key, p: dict, warnings: list[str]) -> None:
     for item in ds.get("SoftcopyVOILUTSequence") or []:
-        if not _applies(item, key):
+        if not applies(item, key):
             continue
         centre, width = _first(item.get("WindowCenter")), _first(item.get("WindowWidth"))
         if centre is not None and width is not None:
@@ -182,10 +146,10 @@ def _lut_data(item: Dataset, bits: int) -> np.ndarray:
 
 def _area(ds: Dataset, key: Key, warnings: list[str]) -> DisplayedArea | None:
     for item in ds.get("DisplayedAreaSelectionSequence") or []:
-        if not _applies(item, key):
+        if not applies(item, key):
             continue
-        tl = _float_pair(item.get("DisplayedAreaTopLeftHandCorner"))
-        br = _float_pair(item.get("DisplayedAreaBottomRightHandCorner"))
+        tl = float_pair(item.get("DisplayedAreaTopLeftHandCorner"))
+        br = float_pair(item.get("DisplayedAreaBottomRightHandCorner"))
         if tl is None or br is None:
             warnings.append(f"displayed area of {key[0]} without corners: ignored")
             return None
@@ -197,8 +161,8 @@ def _area(ds: Dataset, key: Key, warnings: list[str]) -> DisplayedArea | None:
         if mode not in ("SCALE TO FIT", "TRUE SIZE", "MAGNIFY"):
             warnings.append(f"unknown Presentation Size Mode {mode!r}: SCALE TO FIT used")
             mode = "SCALE TO FIT"
-        spacing = _float_pair(item.get("PresentationPixelSpacing"))
-        aspect = _float_pair(item.get("PresentationPixelAspectRatio"))
+        spacing = float_pair(item.get("PresentationPixelSpacing"))
+        aspect = float_pair(item.get("PresentationPixelAspectRatio"))
         # corners as image coordinates; they may come in any order (the standard's TLHC is the
         # pixel shown top left after rotation/flip), DisplayedArea.bounds sorts them
         return DisplayedArea(
@@ -324,233 +288,6 @@ def _layers(ds: Dataset) -> dict[str, Layer]:
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# graphics
-
-
-class _Frame:
-    """Maps DISPLAY units (fractions of the displayed area after rotation/flip) to image coords."""
-
-    def __init__(self, area: DisplayedArea | None, rows: int | None, cols: int | None,
-                 rotation: int, flip: bool) -> None:  # fmt: skip
-        if area is not None:
-            self.bounds = area.bounds
-        elif rows and cols:
-            self.bounds = (-0.5, -0.5, cols - 0.5, rows - 0.5)
-        else:
-            self.bounds = None
-        self.rotation, self.flip = rotation, flip
-
-    def to_image(self, u: float, v: float) -> tuple[float, float]:
-        if self.bounds is None:
-            raise ValueError("DISPLAY units without a displayed area or image size")
-        x, y = (1 - u if self.flip else u), v  # undo the flip (applied last) ...
-        for _ in range((360 - self.rotation) % 360 // 90):  # ... then the clockwise rotation
-            x, y = 1 - y, x
-        left, top, right, bottom = self.bounds
-        return left + x * (right - left), top + y * (bottom - top)
-
-
-def _points(obj: Dataset, units_key: str, frame: _Frame, what: str) -> list[tuple[float, float]]:
-    data = obj.get("GraphicData")
-    if data is None:
-        raise ValueError(f"{what}: no Graphic Data")
-    vals = [float(v) for v in (data if isinstance(data, Iterable) else [data])]
-    dims = int(obj.get("GraphicDimensions", 2) or 2)
-    if dims != 2:
-        raise ValueError(f"{what}: Graphic Dimensions {dims} (only 2 is defined)")
-    if len(vals) % 2:
-        raise ValueError(f"{what}: odd number of coordinates ({len(vals)}) in Graphic Data")
-    n = obj.get("NumberOfGraphicPoints")
-    if n is not None and int(n) * 2 != len(vals):
-        raise ValueError(
-            f"{what}: Number of Graphic Points {int(n)} but {len(vals) // 2} points of data"
-        )
-    if not all(math.isfinite(v) for v in vals):
-        raise ValueError(f"{what}: non-finite coordinate")
-    units = str(obj.get(units_key, "PIXEL") or "PIXEL").upper()
-    pts = [(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
-    if units == "DISPLAY":
-        return [frame.to_image(u, v) for u, v in pts]
-    if units not in ("PIXEL", "MATRIX"):
-        raise ValueError(f"{what}: unknown annotation units {units!r}")
-    return [(c - 0.5, r - 0.5) for c, r in pts]
-
-
-def _foreign_graphic(gtype: str, pts, closed_ok: bool) -> list[tuple[str, list]]:
-    """(kind, points) for a graphic of another application."""
-    if gtype == "POINT":
-        return [("point", pts[:1])] if len(pts) >= 1 else []
-    if gtype == "CIRCLE" and len(pts) == 2:
-        return [("circle", pts)]
-    if gtype == "ELLIPSE" and len(pts) == 4:
-        return [("ellipse", pts)]
-    if gtype in ("POLYLINE", "INTERPOLATED"):
-        if len(pts) >= 4 and pts[0] == pts[-1]:
-            return [("polygon", pts[:-1])]
-        return [("length", [pts[i], pts[i + 1]]) for i in range(len(pts) - 1)]
-    raise ValueError(f"graphic type {gtype!r} with {len(pts)} points")
-
-
-def _ours(group: tuple[str, str] | None) -> dict | None:
-    if group is None:
-        return None
-    try:
-        meta = json.loads(group[1])
-    except (TypeError, ValueError):
-        return None
-    if isinstance(meta, dict) and meta.get("ws") == 1 and isinstance(meta.get("kind"), str):
-        return meta
-    return None
-
-
-def _rebuild(meta: dict, graphics: list[tuple[str, list]], texts: list, image: ImageRef,
-             layer: str) -> Annotation:  # fmt: skip
-    kind = meta["kind"]
-    first = graphics[0][1] if graphics else []
-    if kind == "cobb":
-        pts = graphics[0][1] + graphics[1][1]
-    elif kind == "rectangle":
-        pts = [first[0], first[2]]
-    elif kind == "polygon":
-        pts = first[:-1] if len(first) > 3 and first[0] == first[-1] else first
-    elif kind == "arrow":
-        pts = first[:2]
-    elif kind == "text":
-        pts = [texts[0][1]] if texts else []
-    else:
-        pts = first
-    extra = tuple(
-        (unquote(str(k)), unquote(str(v)))
-        for kv in meta.get("extra") or []
-        if len(kv) == 2
-        for k, v in [kv]
-    )
-    text = unquote(str(meta.get("text") or ""))
-    if kind == "text" and not text and texts and texts[0][0].strip():
-        text = texts[0][0]
-    return Annotation(unquote(str(meta.get("uid"))), kind, tuple(pts), image, text, layer, extra)  # type: ignore[arg-type]
-
-
-def _annotations(ds: Dataset, key: Key, cls: str, frame: _Frame, groups: dict,
-                 warnings: list[str]) -> list[Annotation]:  # fmt: skip
-    image = ImageRef(key[0], key[1], cls)
-    out: list[Annotation] = []
-    n_foreign = 0
-    for ai, item in enumerate(ds.get("GraphicAnnotationSequence") or []):
-        if not _applies(item, key):
-            continue
-        layer = str(item.get("GraphicLayer", "") or "GSPS")
-        mine: dict[int, tuple[dict, list, list]] = {}
-        for gi, obj in enumerate(item.get("GraphicObjectSequence") or []):
-            what = f"graphic annotation {ai + 1}, graphic object {gi + 1}"
-            gtype = str(obj.get("GraphicType", "") or "").upper()
-            try:
-                pts = _points(obj, "GraphicAnnotationUnits", frame, what)
-                gid = obj.get("GraphicGroupID")
-                meta = _ours(groups.get(int(gid))) if gid is not None else None
-                if meta is not None:
-                    mine.setdefault(int(gid), (meta, [], []))[1].append((gtype, pts))
-                    continue
-                for kind, kp in _foreign_graphic(gtype, pts, True):
-                    n_foreign += 1
-                    out.append(
-                        Annotation(
-                            f"gsps-{ai}-{gi}-{len(out)}",
-                            kind,
-                            tuple(kp),
-                            image,
-                            "",
-                            layer,
-                            (FOREIGN,),
-                        )  # fmt: skip
-                    )
-            except ValueError as exc:
-                warnings.append(f"{what} ({gtype or 'no type'}) skipped: {exc}")
-        for ti, obj in enumerate(item.get("TextObjectSequence") or []):
-            what = f"graphic annotation {ai + 1}, text object {ti + 1}"
-            text = str(obj.get("UnformattedTextValue", "") or "")
-            try:
-                anchor = None
-                if "AnchorPoint" in obj:
-                    anchor = _text_point(obj, "AnchorPoint", "AnchorPointAnnotationUnits", frame)
-                box = None
-                if "BoundingBoxTopLeftHandCorner" in obj:
-                    tl = _text_point(
-                        obj, "BoundingBoxTopLeftHandCorner", "BoundingBoxAnnotationUnits", frame
-                    )
-                    br = _text_point(
-                        obj, "BoundingBoxBottomRightHandCorner", "BoundingBoxAnnotationUnits", frame
-                    )
-                    box = (tl, br)
-                if anchor is None and box is None:
-                    raise ValueError("neither an anchor point nor a bounding box")
-                gid = obj.get("GraphicGroupID")
-                meta = _ours(groups.get(int(gid))) if gid is not None else None
-                if meta is not None:
-                    mine.setdefault(int(gid), (meta, [], []))[2].append((text, anchor or box[0]))
-                    continue
-                extra: list[tuple[str, str]] = [FOREIGN]
-                where = anchor
-                if box is not None:
-                    (c0, r0), (c1, r1) = box
-                    extra.append(("box", f"{c0:.6g},{r0:.6g},{c1:.6g},{r1:.6g}"))
-                    just = str(obj.get("BoundingBoxTextHorizontalJustification", "") or "")
-                    if just:
-                        extra.append(("justification", just))
-                    where = (min(c0, c1), min(r0, r1))
-                out.append(
-                    Annotation(
-                        f"gsps-{ai}-t{ti}", "text", (where,), image, text, layer, tuple(extra)
-                    )  # fmt: skip
-                )
-                if (
-                    anchor is not None
-                    and box is not None
-                    and str(obj.get("AnchorPointVisible", "N")).upper() == "Y"
-                ):
-                    (c0, r0), (c1, r1) = box
-                    tail = (min(max(anchor[0], min(c0, c1)), max(c0, c1)),
-                            min(max(anchor[1], min(r0, r1)), max(r0, r1)))  # fmt: skip
-                    if tail != anchor:
-                        out.append(
-                            Annotation(
-                                f"gsps-{ai}-t{ti}-anchor",
-                                "arrow",
-                                (tail, anchor),
-                                image,
-                                "",
-                                layer,
-                                (FOREIGN,),
-                            )  # fmt: skip
-                        )
-            except (ValueError, TypeError) as exc:
-                warnings.append(f"{what} skipped: {exc}")
-        for gid, (meta, graphics, texts) in mine.items():
-            try:
-                out.append(_rebuild(meta, graphics, texts, image, layer))
-            except (ValueError, TypeError, IndexError) as exc:
-                warnings.append(
-                    f"graphic annotation {ai + 1}, group {gid} ({meta.get('kind')}) skipped: {exc}"
-                )
-    return out
-
-
-def _text_point(obj: Dataset, keyword: str, units: str, frame: _Frame) -> tuple[float, float]:
-    value = obj.get(keyword)
-    pair = _float_pair(value)
-    if pair is None:
-        raise ValueError(f"{keyword} is not a (column, row) pair")
-    tmp = Dataset()
-    tmp.GraphicData = list(pair)
-    tmp.NumberOfGraphicPoints = 1
-    tmp.Units = obj.get(units, "PIXEL")
-    return _points(tmp, "Units", frame, keyword)[0]
-
-
-# ---------------------------------------------------------------------------------------------
-
-
 def _created(ds: Dataset) -> datetime | None:
     date = str(ds.get("PresentationCreationDate", "") or "")
     time = str(ds.get("PresentationCreationTime", "") or "").split(".")[0]
@@ -643,8 +380,10 @@ def read_gsps(
         _voi(ds, key, p, warnings)
         area = _area(ds, key, warnings)
         size = (image_sizes or {}).get(key[0])
-        frame = _Frame(area, size[0] if size else None, size[1] if size else None, rotation, flip)
-        anns = _annotations(ds, key, cls_uid, frame, groups, warnings)
+        frame = DisplayFrame(
+            area, size[0] if size else None, size[1] if size else None, rotation, flip
+        )
+        anns = annotations_for(ds, key, cls_uid, frame, groups, warnings)
         used = {a.layer for a in anns}
         img_layers = {n: layer for n, layer in layers.items() if n in used or not anns}
         for n in used - set(img_layers):

@@ -5,10 +5,11 @@ invert. :func:`display_transform` turns it into the affine map from image pixel 
 ``(col, row)`` to viewport coordinates (logical pixels, y down), the one the widget paints with
 and the one mouse positions are mapped back through.
 
-Rotation and flip follow the GSPS Spatial Transformation Module (PS3.3 C.10.6): the horizontal
-flip is applied first, then the clockwise rotation; every combination of the user's "flip
-horizontally", "flip vertically" and "rotate" is one of those eight, so a state can be saved as a
-presentation state unchanged.
+The view holds a horizontal flip applied first, then a clockwise rotation; every combination of
+the user's "flip horizontally", "flip vertically" and "rotate" is one of those eight. The GSPS
+Spatial Transformation Module (PS3.3 C.10.6) orders them the other way (rotation, then flip), so
+:func:`workstation.pstate.apply.view_rotation` / ``gsps_rotation`` convert between the two when a
+presentation state is read or written.
 """
 
 from __future__ import annotations

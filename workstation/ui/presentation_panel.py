@@ -38,7 +38,11 @@ from PySide6.QtWidgets import (
 from workstation.core.annotation_store import AnnotationStore, image_key
 from workstation.core.annotations import ImageRef, Layer
 from workstation.core.view_state import ViewState
-from workstation.pstate.apply import presentation_from_view, view_from_presentation
+from workstation.pstate.apply import (
+    identity_window,
+    presentation_from_view,
+    view_from_presentation,
+)
 from workstation.pstate.gsps_writer import content_label
 from workstation.pstate.model import ImagePresentation, PresentationState
 from workstation.ui.viewport import Viewport
@@ -143,6 +147,9 @@ class PresentationController:
             inverted_by_file=inverted,
             base=v.model.state,
             screen_px_per_mm=v.model.screen_px_per_mm,
+            # a state without a softcopy VOI means no VOI transformation (PS3.4 N.2.1.2), as
+            # DCMTK renders it, not "keep the user's window"
+            no_voi=identity_window(v.model.source.header(v.model.state.index)),
         )
         v.show_overlays = bool(p.overlays_on)
         v.model.set_view(view)

@@ -23,6 +23,7 @@ from workstation.core.display_sets import build_display_sets, read_header_record
 from workstation.core.pipeline import render_frame
 
 TOTAL = sum(s.instances for s in DEMO_STUDIES)
+KEYS = ["ct-current", "ct-prior", "dx", "dx-prior", "mr", "mg-current", "mg-prior", "us"]
 
 
 @pytest.fixture(scope="module")
@@ -42,24 +43,30 @@ def _files(archive: Archive, **keys: str) -> list[str]:
 def test_install_counts_and_progress(installed):
     _, archive, report, calls = installed
     assert report.problems == ()
-    assert report.instances_installed == TOTAL == 358
-    assert set(report.studies_installed) == {"ct-current", "ct-prior", "dx", "mr"}
+    assert report.instances_installed == TOTAL == 369
+    assert set(report.studies_installed) == set(KEYS)
     assert calls[0] == (0, TOTAL) and calls[-1] == (TOTAL, TOTAL)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     patients = list(archive.find("PATIENT", {"NumberOfPatientRelatedStudies": ""}))
     assert sorted((p["PatientName"], p["NumberOfPatientRelatedStudies"]) for p in patients) == [
-        ("DEMO^BRAIN MR", 1), ("DEMO^CHEST CT", 2), ("DEMO^CHEST XRAY", 1),
+        ("DEMO^ABDOMEN US", 1), ("DEMO^BRAIN MR", 1), ("DEMO^CHEST CT", 2),
+        ("DEMO^CHEST XRAY", 2), ("DEMO^SCREENING MAMMO", 2),
     ]  # fmt: skip
     series = list(archive.find("SERIES", {"SeriesDescription": "", "Modality": ""}))
     got = Counter((s["Modality"], s["SeriesDescription"], s["NumberOfSeriesRelatedInstances"])
                   for s in series)  # fmt: skip
     assert got == Counter({
-        ("CT", "CHEST 2.5 AX", 120): 2, ("DX", "CHEST PA", 1): 1, ("DX", "CHEST LAT", 1): 1,
+        ("CT", "CHEST 2.5 AX", 120): 2, ("DX", "CHEST PA", 1): 2, ("DX", "CHEST LAT", 1): 2,
         ("MR", "T1 SAG", 20): 1, ("MR", "T2 AX", 24): 1, ("MR", "FLAIR AX", 24): 1,
-        ("MR", "DWI AX", 24): 1, ("MR", "ADC AX", 24): 1,
+        ("MR", "DWI AX", 24): 1, ("MR", "ADC AX", 24): 1, ("MG", "R CC", 1): 2,
+        ("MG", "L CC", 1): 2, ("MG", "R MLO", 1): 2, ("MG", "L MLO", 1): 2,
+        ("US", "RUQ LIVER RIGHT KIDNEY CINE", 1): 1,
     })  # fmt: skip
-    ct_studies = list(archive.find("STUDY", {"PatientID": "DEMO-CT-0001", "StudyDate": ""}))
-    assert sorted(s["StudyDate"] for s in ct_studies) == ["20240312", "20250314"]
+    for patient_id, dates in (("DEMO-CT-0001", ["20240312", "20250314"]),
+                              ("DEMO-DX-0002", ["20240304", "20250310"]),
+                              ("DEMO-MG-0004", ["20240320", "20250318"])):  # fmt: skip
+        studies = list(archive.find("STUDY", {"PatientID": patient_id, "StudyDate": ""}))
+        assert sorted(s["StudyDate"] for s in studies) == dates
 
 
 def test_idempotent_and_partial_reinstall(installed):
@@ -97,7 +104,7 @@ def test_display_sets_and_geometry(installed):
     for d in sets:
         ds = next(r.ds for r in records if r.path == d.frames[0].path)
         by_label.setdefault(str(ds.SeriesDescription), []).append((d, ds))
-    assert len(sets) == 2 + 2 + 5
+    assert len(sets) == 2 + 4 + 5 + 8 + 1
     for description, expect in (("CHEST 2.5 AX", ("axial", 120, 2.5)), ("T1 SAG", ("sagittal", 20, 6.0)),
                                 ("T2 AX", ("axial", 24, 6.0)), ("DWI AX", ("axial", 24, 6.0))):  # fmt: skip
         for d, _ in by_label[description]:
@@ -109,9 +116,12 @@ def test_display_sets_and_geometry(installed):
             assert all(b > a for a, b in pairwise(pos))
             assert np.allclose(np.diff(pos), step)
             assert d.frames[0].plane.spacing_rc == d.frames[-1].plane.spacing_rc
-    for description in ("CHEST PA", "CHEST LAT"):
-        ((d, ds),) = by_label[description]
-        assert d.kind == "single" and ds.ViewPosition in ("PA", "LL")
+    for description in ("CHEST PA", "CHEST LAT", "R CC", "L CC", "R MLO", "L MLO"):
+        assert len(by_label[description]) == 2  # current and prior
+        for d, ds in by_label[description]:
+            assert d.kind == "single" and ds.ViewPosition in ("PA", "LL", "CC", "MLO")
+    ((d, ds),) = by_label["RUQ LIVER RIGHT KIDNEY CINE"]
+    assert d.kind == "cine" and len(d.frames) == 48
 
 
 def _ct_volume(archive: Archive, date: str) -> tuple[np.ndarray, np.ndarray]:
@@ -180,9 +190,10 @@ def test_hounsfield_units_are_plausible(installed):
 def test_dciodvfy_reports_no_errors(installed):
     _, archive, _, _ = installed
     seen: dict[str, str] = {}
-    for r in archive.find("IMAGE", {"SeriesDescription": ""}):
-        seen.setdefault(r["SeriesDescription"], str(archive.path_of(r["rel_path"])))
-    assert len(seen) == 8
+    for r in archive.find("IMAGE", {"SeriesDescription": "", "SeriesInstanceUID": ""}):
+        key = f"{r['SeriesDescription']} {r['SeriesInstanceUID']}"
+        seen.setdefault(key, str(archive.path_of(r["rel_path"])))
+    assert len(seen) == 20  # every series, current and prior
     for description, path in seen.items():
         out = subprocess.run(["dciodvfy", path], capture_output=True, text=True, timeout=60)
         errors = [
@@ -208,4 +219,156 @@ def test_cli_reports_already_present(installed, capsys):
     assert main(["--home", str(home), "demo", "--json", "-q"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["instances_installed"] == 0
-    assert sorted(report["studies_skipped"]) == ["ct-current", "ct-prior", "dx", "mr"]
+    assert sorted(report["studies_skipped"]) == sorted(KEYS)
+
+
+def _one(archive: Archive, patient_id: str, date: str, description: str) -> pydicom.Dataset:
+    study = next(archive.find("STUDY", {"PatientID": patient_id, "StudyDate": date}))
+    (path,) = _files(archive, StudyInstanceUID=study["StudyInstanceUID"],
+                     SeriesDescription=description)  # fmt: skip
+    return pydicom.dcmread(path)
+
+
+MG_VIEWS = {  # series description: laterality, view, code, Patient Orientation
+    "R CC": ("R", "CC", "399162004", ["P", "L"]),
+    "L CC": ("L", "CC", "399162004", ["A", "R"]),
+    "R MLO": ("R", "MLO", "399368009", ["P", "FL"]),
+    "L MLO": ("L", "MLO", "399368009", ["A", "FR"]),
+}
+
+
+def test_mammography_headers(installed):
+    """What the screening protocol selects on, and the IOD's fixed values."""
+    _, archive, _, _ = installed
+    for date in ("20250318", "20240320"):
+        for description, (side, view, value, orientation) in MG_VIEWS.items():
+            ds = _one(archive, "DEMO-MG-0004", date, description)
+            assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.1.2"  # MG for presentation
+            assert ds.Modality == "MG" and ds.PresentationIntentType == "FOR PRESENTATION"
+            assert ds.BodyPartExamined == "BREAST" and ds.OrganExposed == "BREAST"
+            assert ds.ImageLaterality == side and ds.ViewPosition == view
+            (item,) = ds.ViewCodeSequence
+            assert (item.CodeValue, item.CodingSchemeDesignator) == (value, "SCT")
+            assert list(ds.PatientOrientation) == orientation
+            assert ds.AnatomicRegionSequence[0].CodeValue == "76752008"
+            assert (ds.Rows, ds.Columns, ds.BitsStored) == (1600, 1200, 12)
+            assert [float(v) for v in ds.ImagerPixelSpacing] == [0.15, 0.15]
+            assert ds.PositionerType == "MAMMOGRAPHIC" and float(ds.BodyPartThickness) > 40
+            assert 0 < int(ds.pixel_array.max()) < 4096
+
+
+def test_mammograms_lie_as_their_orientation_says(installed):
+    """The breast touches the chest-wall edge the Patient Orientation names (posterior at
+    the right for P, at the left for A) and not the other; MLOs show the pectoral muscle, a
+    bright band at the top of the chest-wall edge."""
+    _, archive, _, _ = installed
+    for description, (_, view, _, orientation) in MG_VIEWS.items():
+        px = _one(archive, "DEMO-MG-0004", "20250318", description).pixel_array.astype(float)
+        tissue = px > 300
+        wall, far = (-1, 0) if orientation[0] == "P" else (0, -1)
+        assert tissue[:, wall].mean() > 0.6, description
+        assert tissue[:, far].mean() == 0.0, description
+        rows_on_wall = np.nonzero(tissue[:, wall])[0]
+        cols = slice(-200, None) if wall == -1 else slice(0, 200)
+        top = px[:150, cols][tissue[:150, cols]]
+        if view == "MLO":
+            assert rows_on_wall[0] == 0  # the axilla runs off the top
+            assert np.median(top) > np.median(px[tissue]) + 300  # pectoral muscle
+            assert np.percentile(top, 10) > np.percentile(px[tissue], 50)  # all of it
+        else:
+            assert rows_on_wall[0] > 50 and rows_on_wall[-1] < 1550  # a rounded CC outline
+
+
+def test_new_mass_in_the_current_left_breast(installed):
+    """Where the mass lies, the current LCC and LMLO are much brighter than the prior at the
+    same tissue (the prior lay a few millimetres elsewhere); elsewhere they agree."""
+    _, archive, _, _ = installed
+    from workstation.app.demo import mammo
+    from workstation.app.demo.mammo_anatomy import CELL, SPACING
+
+    prior_pose = mammo.EXAMS[1].poses["L"]
+    for description, view in (("L CC", "CC"), ("L MLO", "MLO")):
+        now = _one(archive, "DEMO-MG-0004", "20250318", description).pixel_array.astype(float)
+        then = _one(archive, "DEMO-MG-0004", "20240320", description).pixel_array.astype(float)
+        mass = mammo.EXAMS[0].mass[view]
+        dy, dx = (CELL * s for s in prior_pose.shift_cells)
+
+        def disc(img, u, v, shift=(0, 0)):
+            r, c = int(round(v / SPACING)) + shift[0], int(round(u / SPACING)) + shift[1]
+            return img[r - 15 : r + 16, c - 15 : c + 16].mean()
+
+        assert disc(now, mass.u, mass.v) - disc(then, mass.u, mass.v, (dy, dx)) > 250
+        for du, dv in ((0, 60), (-25, 40), (20, 80)):  # the same tissue away from the mass
+            u, v = mass.u + du, mass.v + dv
+            assert abs(disc(now, u, v) - disc(then, u, v, (dy, dx))) < 120, (description, du)
+    right = _one(archive, "DEMO-MG-0004", "20250318", "R CC").pixel_array.astype(float)
+    prior_right = _one(archive, "DEMO-MG-0004", "20240320", "R CC").pixel_array.astype(float)
+    assert abs(right[_tissue(right)].mean() - prior_right[_tissue(prior_right)].mean()) < 80
+
+
+def _tissue(img: np.ndarray) -> np.ndarray:
+    """Pixels inside the breast (the background is below 100)."""
+    return img > 300
+
+
+def test_chest_prior_shows_a_smaller_heart(installed):
+    """The cardiac silhouette on the PA, measured as the run of dense pixels across the
+    heart, is wider now than a year earlier (the prior patient stood 9 mm lower)."""
+    _, archive, _, _ = installed
+    from workstation.app.demo.shapes import box_blur
+
+    widths = {}
+    for date, y_mm in (("20250310", 270.0), ("20240304", 279.0)):
+        ds = _one(archive, "DEMO-DX-0002", date, "CHEST PA")
+        assert ds.PatientID == "DEMO-DX-0002" and ds.ViewPosition == "PA"
+        row = box_blur(ds.pixel_array.astype(np.float32), 25)[int(y_mm / 0.175)]
+        threshold = (np.percentile(row[300:1700], 10) + row[1024]) / 2
+        dense = row > threshold
+        lo = 1024 - int(np.argmin(dense[1024::-1]))
+        hi = 1024 + int(np.argmin(dense[1024:]))
+        widths[date] = (hi - lo) * 0.175
+    assert 140 < widths["20250310"] < 190 and 120 < widths["20240304"] < 170
+    assert widths["20250310"] - widths["20240304"] > 10
+
+
+def test_ultrasound_cine(installed):
+    """A looping 48-frame sector whose deep tissue moves with breathing and whose abdominal
+    wall stays still."""
+    _, archive, _, _ = installed
+    (path,) = _files(archive, PatientID="DEMO-US-0005")
+    ds = pydicom.dcmread(path)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.3.1" and ds.Modality == "US"
+    assert (int(ds.NumberOfFrames), ds.Rows, ds.Columns, ds.BitsAllocated) == (48, 480, 640, 8)
+    assert ds.FrameIncrementPointer == 0x00181063 and float(ds.FrameTime) == 50.0
+    assert int(ds.CineRate) == 20 and ds.PhotometricInterpretation == "MONOCHROME2"
+    region = ds.SequenceOfUltrasoundRegions[0]
+    assert region.PhysicalUnitsXDirection == 3 and float(region.PhysicalDeltaX) == 0.032
+    frames = ds.pixel_array.astype(float)
+    assert (frames[:, -1, :40] == 0).all() and (frames[:, 5, :] == 0).all()  # outside the fan
+    assert 70 < frames[0, 150:300, 250:390].mean() < 150  # liver: mid grey
+    deep = (slice(120, 470), slice(200, 440))
+    wall = (slice(25, 60), slice(260, 380))
+    half = np.abs(frames[24][deep] - frames[0][deep]).mean()
+    assert half > 15  # the organs moved half a breath
+    assert np.abs(frames[47][deep] - frames[0][deep]).mean() < half / 2  # the loop closes
+    assert np.abs(frames[24][wall] - frames[0][wall]).mean() < half / 2
+
+
+@pytest.mark.parametrize(
+    ("key", "protocol", "stages"),
+    [("dx", "chest-pa-lat", 2), ("mg-current", "mammo-screening", 3), ("us", "us-cine", 1)],
+)
+def test_protocols_hang_the_new_studies(installed, capsys, key, protocol, stages):
+    """``workstation hang`` picks the built-in protocol and fills every viewport of its
+    stages, the comparison stages from the prior a year earlier."""
+    home, _, _, _ = installed
+    uid = next(s.uid for s in DEMO_STUDIES if s.study.key == key)
+    assert main(["--home", str(home), "hang", uid, "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["protocols"][0]["name"] == protocol
+    filled = [s for s in answer["stages"] if s["filled"] == len(s["viewports"])]
+    assert len(filled) >= stages
+    if stages > 1:
+        assert answer["priors"][0]["date"].startswith("2024-03")
+        dates = {vp["study_date"] for s in answer["stages"] for vp in s["viewports"]}
+        assert any(d.startswith("2024") for d in dates) and any(d.startswith("2025") for d in dates)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
-from workstation.app.demo import ct, mr, radiograph
+from workstation.app.demo import ct, mammo, mr, radiograph, us
 from workstation.app.demo.headers import Study, to_part10
 from workstation.archive import store
 from workstation.archive.archive import Archive
@@ -38,7 +38,14 @@ DEMO_STUDIES = (
     DemoStudy(ct.PRIOR, ct.SLICES, 1, lambda: ct.ct_instances(ct.ACQUISITIONS[1])),
     DemoStudy(radiograph.STUDY, len(radiograph.VIEWS), len(radiograph.VIEWS),
               radiograph.dx_instances),
+    DemoStudy(radiograph.PRIOR, len(radiograph.VIEWS), len(radiograph.VIEWS),
+              lambda: radiograph.dx_instances(radiograph.EXAMS[1])),
     DemoStudy(mr.STUDY, sum(s.slices for s in mr.SERIES), len(mr.SERIES), mr.mr_instances),
+    DemoStudy(mammo.CURRENT, len(mammo.VIEWS), len(mammo.VIEWS),
+              lambda: mammo.mg_instances(mammo.EXAMS[0])),
+    DemoStudy(mammo.PRIOR, len(mammo.VIEWS), len(mammo.VIEWS),
+              lambda: mammo.mg_instances(mammo.EXAMS[1])),
+    DemoStudy(us.STUDY, 1, 1, us.us_instances),
 )  # fmt: skip
 
 

@@ -1,4 +1,6 @@
-"""The chest radiograph demo: a PA (MONOCHROME2) and a left lateral (MONOCHROME1) view.
+"""The chest radiograph demo: a PA (MONOCHROME2) and a left lateral (MONOCHROME1) view, and the
+same two views a year earlier, when the heart was smaller (interval cardiac enlargement) and
+the patient stood a few millimetres elsewhere.
 
 Digital X-Ray Image Storage - For Presentation, 2500x2048, 12 bits. The anatomy is drawn as
 path lengths (water-equivalent millimetres) through ellipsoids and bony tubes on a 0.7 mm grid,
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -35,15 +38,39 @@ BONE = 1.8  # attenuation of bone relative to water
 
 PATIENT = Patient("DEMO^CHEST XRAY", "DEMO-DX-0002", "19710908", "M", "053Y", 1.80, 82)
 STUDY = Study("dx", PATIENT, "20250310", "111000", "DEMO-DX-25", "XR CHEST PA AND LATERAL", "2502")
+PRIOR = Study("dx-prior", PATIENT, "20240304", "094500", "DEMO-DX-24", "XR CHEST PA AND LATERAL",
+              "2402")  # fmt: skip
 VIEWS = (  # series key, number, description, view, code, orientation, photometric, seed
     ("pa", 1, "CHEST PA", "PA", ("399348003", "postero-anterior"), ["L", "F"], "MONOCHROME2", 21),
     ("lat", 2, "CHEST LAT", "LL", ("399173006", "left lateral"), ["P", "F"], "MONOCHROME1", 22),
 )
 
 
-def _grid() -> Canvas:
+@dataclass(frozen=True)
+class Exam:
+    """One chest radiograph examination of the demo patient.
+
+    ``heart`` scales the cardiac silhouette (1 today); ``shift`` moves the patient on the
+    detector (mm, right and down); ``noise_seed`` None draws the noise after the anatomy from
+    the view's generator (the current exam), a number gives the prior its own noise.
+    """
+
+    study: Study
+    heart: float
+    shift: tuple[float, float]
+    noise_seed: int | None
+    time: str
+
+
+EXAMS = (
+    Exam(STUDY, 1.0, (0.0, 0.0), None, "1110"),
+    Exam(PRIOR, 0.86, (-7.0, 9.0), 2024, "0945"),
+)
+
+
+def _grid(shift: tuple[float, float] = (0.0, 0.0)) -> Canvas:
     s = DETECTOR_SPACING * WORK
-    return Canvas(ROWS // WORK, COLS // WORK, s, -(COLS // WORK - 1) / 2 * s, 0.0)
+    return Canvas(ROWS // WORK, COLS // WORK, s, -(COLS // WORK - 1) / 2 * s - shift[0], -shift[1])
 
 
 def _lung(c: Canvas, xc: float, yc: float, rx: float, ry: float, depth: float, dome) -> None:
@@ -120,8 +147,10 @@ def _ribs_pa(c: Canvas) -> None:
             c.tube_bump([(side * x, y) for x, y in ant], 5.5, 6 * BONE, 0.25)
 
 
-def pa_projection(rng: np.random.Generator) -> np.ndarray:
-    c = _grid()
+def pa_projection(rng: np.random.Generator, exam: Exam = EXAMS[0]) -> np.ndarray:
+    """Water-equivalent path lengths (mm) of the PA view on the quarter-resolution grid."""
+    c = _grid(exam.shift)
+    k = exam.heart
     c.bump(0, 330, 168, 300, 230, 4)  # trunk
     c.tube_bump([(0, -60), (0, 60)], 58, 110, 0.0)  # neck
     for side in (-1, 1):
@@ -138,7 +167,8 @@ def pa_projection(rng: np.random.Generator) -> np.ndarray:
         for side in (-1, 1):
             _lung(a, side * 78, 215, 80, 172, 120, dome)
 
-    _chest(c, dome, lungs, lambda h: h.bump(30, 262, 90, 66, 110),  # heart, mostly left
+    heart = (30 - 50 * (1 - k), 262 + 30 * (1 - k), 90 * k, 66 * k**0.5, 110)  # mostly left
+    _chest(c, dome, lungs, lambda h: h.bump(*heart),
            [(-50, 230, -1), (55, 225, 1)], 1.0, int(rng.integers(1 << 30)))  # fmt: skip
     c.bump(-8, 200, 26, 55, 35)  # mediastinum, great vessels
     c.bump(34, 168, 20, 18, 35)  # aortic knob
@@ -154,8 +184,10 @@ def pa_projection(rng: np.random.Generator) -> np.ndarray:
     return c.img
 
 
-def lateral_projection(rng: np.random.Generator) -> np.ndarray:
-    c = _grid()  # x: anterior (-) to posterior (+), y: head to feet
+def lateral_projection(rng: np.random.Generator, exam: Exam = EXAMS[0]) -> np.ndarray:
+    """Path lengths of the left lateral view; x runs anterior (-) to posterior (+)."""
+    c = _grid((exam.shift[0] * 0.5, exam.shift[1]))  # y: head to feet
+    k = exam.heart
     c.bump(10, 330, 132, 300, 330, 4)  # trunk, seen across its width
     c.tube_bump([(20, -60), (20, 60)], 55, 110, 0.0)  # neck
     c.tube_bump([(-30, -20), (-60, 120)], 35, 120, 0.0)  # raised arms, soft tissue
@@ -165,7 +197,7 @@ def lateral_projection(rng: np.random.Generator) -> np.ndarray:
         return 330 - 35 * np.sqrt(np.maximum(0.0, 1 - ((x + 10) / 100) ** 2)) + 0.25 * x
 
     _chest(c, dome, lambda a: _lung(a, 5, 215, 100, 172, 210, dome),
-           lambda h: h.bump(-45, 268, 64, 66, 150),  # heart, anterior and low
+           lambda h: h.bump(-45 - 40 * (1 - k), 268 + 25 * (1 - k), 64 * k, 66 * k**0.5, 150),
            [(0, 220, -1), (0, 225, 1)], 0.8, int(rng.integers(1 << 30)))  # fmt: skip
     c.bump(-10, 185, 24, 45, 40)  # ascending aorta and arch
     c.tube_bump([(-5, 40), (5, 180)], 9, -25, 0.0)  # trachea
@@ -200,12 +232,16 @@ def _present(path_mm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(out), 0, 4095).astype(np.uint16)
 
 
-def dx_instances() -> Iterator[Dataset]:
+def dx_instances(exam: Exam = EXAMS[0]) -> Iterator[Dataset]:
+    """The PA and lateral views of ``exam`` (the current one by default)."""
     for key, number, description, view, view_code, orientation, photometric, seed in VIEWS:
-        rng = np.random.default_rng(seed)
-        path = pa_projection(rng) if view == "PA" else lateral_projection(rng)
+        rng = np.random.default_rng(seed)  # the same seed: the same vessels in both exams
+        path = pa_projection(rng, exam) if view == "PA" else lateral_projection(rng, exam)
+        if exam.noise_seed is not None:
+            rng = np.random.default_rng([exam.noise_seed, seed])
         value = _present(path, rng)
-        series = Series(STUDY, key, number, "DX", description, "CHEST", f"1110{number}0")
+        series = Series(exam.study, key, number, "DX", description, "CHEST",
+                        f"{exam.time}{number}0")  # fmt: skip
         ds = new_instance(series, DX_FOR_PRESENTATION, 0)
         inverse = photometric == "MONOCHROME1"
         stored = 4095 - value if inverse else value

@@ -207,3 +207,15 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], radius: int) 
         return n
     b = box_blur(n, radius)
     return b / max(float(b.std()), 1e-6)
+
+
+def sample_bilinear(field: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``field`` at fractional pixel positions, clamped to its edges."""
+    n0, n1 = field.shape
+    rows = np.clip(rows, 0, n0 - 1.001)
+    cols = np.clip(cols, 0, n1 - 1.001)
+    r0, c0 = rows.astype(np.int64), cols.astype(np.int64)
+    fr, fc = (rows - r0).astype(np.float32), (cols - c0).astype(np.float32)
+    top = field[r0, c0] * (1 - fc) + field[r0, c0 + 1] * fc
+    bottom = field[r0 + 1, c0] * (1 - fc) + field[r0 + 1, c0 + 1] * fc
+    return top * (1 - fr) + bottom * fr

@@ -60,14 +60,20 @@ def area(qtbot, service, tmp_path, mv):
     return a
 
 
+def on_point(area) -> bool:
+    return all(
+        v.model.state.index == v.model.source.nearest_to(area.crosshair.point)
+        and v.current_renderer() is not None
+        for v in area.viewports.values()
+    )
+
+
 def settle(qtbot, area) -> None:
-    """Wait until every view shows the frame of its current index."""
+    """Wait until every view shows the slice through the crosshair (a view still waiting for a
+    frame takes the newest point once it has painted it)."""
     for v in area.viewports.values():
         v.update()
-    qtbot.waitUntil(
-        lambda: all(v.current_renderer() is not None for v in area.viewports.values()),
-        timeout=10000,
-    )
+    qtbot.waitUntil(lambda: on_point(area), timeout=10000)
     for v in area.viewports.values():
         v.repaint()
 
@@ -147,6 +153,7 @@ def test_dragging_the_centre_moves_the_point_and_the_other_views_follow(qtbot, a
     drag(sag, [start, (start[0] - 20, start[1] + 15), end])
     expected = sag.patient_at(*end)
     np.testing.assert_allclose(area.crosshair.point, expected, atol=1e-6)
+    settle(qtbot, area)
     assert (ax.model.state.index, cor.model.state.index) != before
     assert ax.model.state.index == ax.model.source.nearest_to(expected)
     assert cor.model.state.index == cor.model.source.nearest_to(expected)
@@ -176,6 +183,7 @@ def test_scrolling_a_view_moves_the_crosshair_and_a_line_drag_moves_one_plane(qt
     want = cor.patient_at(*(on_line + (0, 50))) - cor.patient_at(*on_line)
     assert d[2] == pytest.approx(want[2]) and d[2] < -5
     assert abs(d[0]) < 1e-6 and abs(d[1]) < 1e-6
+    settle(qtbot, area)
     assert ax.model.state.index == ax.model.source.nearest_to(area.crosshair.point)
 
 

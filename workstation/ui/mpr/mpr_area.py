@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -104,6 +105,8 @@ class MprArea(QWidget):
         self._syncing = False
         self._axes_shown: dict[str, PlaneAxes] = {}
         self._sizes: dict[str, tuple[int, int]] = {}
+        self._behind: set[str] = set()
+        service.frame_failed.connect(self._frame_failed)
         self.viewports: dict[str, MprViewport] = {}
         self._build_ui(bindings, presets)
         self.crosshair.subscribe(self._crosshair_changed)
@@ -148,6 +151,8 @@ class MprArea(QWidget):
         bar.addSpacing(12)
         self.info = QLabel("")
         self.info.setStyleSheet("color: #b0b0a0")
+        # long notes (what was resampled) must not widen the workspace: clipped, full in the tip
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar.addWidget(self.info, 1)
         close = QPushButton("Close MPR")
         close.clicked.connect(self.close_requested.emit)
@@ -163,6 +168,7 @@ class MprArea(QWidget):
             v.locate_requested.connect(self._locate)
             v.activated.connect(self._activate)
             v.double_clicked.connect(self.toggle_maximize)
+            v.painted.connect(self._caught_up)
             v.model.subscribe(lambda m, what, view=view: self._model_changed(view, m, what))
             self.viewports[view] = v
         self.viewports["axial"].active = True
@@ -263,8 +269,9 @@ class MprArea(QWidget):
         self.shared = shared
         self._rebuild_sources(fresh=True)
         notes = "; ".join(vol.notes)
-        label = shared.source.display_set.label
+        label = shared.label
         self.info.setText(f"{label}" + (f" — {notes}" if notes else ""))
+        self.info.setToolTip("\n".join((label, *vol.notes)))
         self.status.emit(f"MPR of {label}" + (f": {notes}" if notes else ""))
         self._emit_point()
 
@@ -297,7 +304,7 @@ class MprArea(QWidget):
         shared = self.shared
         if shared is None:
             return
-        template = shared.source.header(0)
+        template = shared.template
         self._syncing = True
         try:
             for view in views:
@@ -343,20 +350,53 @@ class MprArea(QWidget):
             self._follow_point()
             self._emit_point()
 
-    def _follow_point(self) -> None:
+    def _follow_point(self, views=None) -> None:
+        """Put the views on the slices through the point.
+
+        Flow control: a view still waiting for its frame keeps it and takes the newest point
+        when it has painted the frame (:meth:`_caught_up`). Without it a drag faster than the
+        reslicing would ask for a new slice before each answer and show none until the drag
+        stops; with it every view shows a new slice as often as one can be made.
+        """
         self._syncing = True
         try:
-            for v in self.viewports.values():
+            for name, v in self.viewports.items():
+                if views is not None and name not in views:
+                    continue
                 src = v.model.source
-                if isinstance(src, ReformatSource):
-                    v.model.set_index(src.nearest_to(self.crosshair.point))
+                if not isinstance(src, ReformatSource):
+                    continue
+                want = src.nearest_to(self.crosshair.point)
+                if want == v.model.state.index:
+                    self._behind.discard(name)
+                elif src.cached(v.model.state.index) is None:
+                    self._behind.add(name)  # its frame is being made: catch up when it lands
+                else:
+                    self._behind.discard(name)
+                    v.model.set_index(want)
+                    if src.cached(want) is None:
+                        # ask now, not at the next paint: the slice is often ready by then and
+                        # the view paints once, with it
+                        self.service.request(v, src, want)
         finally:
             self._syncing = False
+
+    def _caught_up(self, viewport: MprViewport) -> None:
+        """``viewport`` painted the frame it waited for (or gave up on it): next slice."""
+        if viewport.view in self._behind:
+            self._behind.discard(viewport.view)
+            self._follow_point((viewport.view,))
+
+    def _frame_failed(self, uid: str, index: int, reason: str) -> None:
+        for name in list(self._behind):
+            src = self.viewports[name].model.source
+            if src is not None and src.uid == uid:
+                self._caught_up(self.viewports[name])
 
     def _emit_point(self) -> None:
         if self.shared is None:
             return
-        for_uid = str(self.shared.source.header(0).get("FrameOfReferenceUID", "") or "")
+        for_uid = str(self.shared.template.get("FrameOfReferenceUID", "") or "")
         self.point_changed.emit(for_uid, self.crosshair.point.copy())
 
     # --- views -> crosshair -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydicom.dataset import Dataset
 from PySide6.QtCore import QObject, Signal
 
 from workstation.core.frame_source import FrameSource
@@ -30,12 +31,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class SharedVolume:
-    """A built volume, its reslicer and what the reformats of it copy from the series."""
+    """A built volume, its reslicer and what the reformats of it copy from the series.
+
+    Attributes
+    ----------
+    key : str
+        The display set's uid.
+    volume, reslicer
+        The volume and its (thread-safe) reslicer.
+    template : Dataset
+        A header of the series (patient, study, Frame of Reference, window).
+    label : str
+        The display set's label, for the user.
+    lossy : bool
+        Whether any slice is (or was) lossy compressed.
+    """
 
     key: str
     volume: VolumeImage
     reslicer: Reslicer
-    source: FrameSource
+    template: Dataset
+    label: str
     lossy: bool
 
 
@@ -125,7 +141,8 @@ class VolumeStore(QObject):
                     source.uid,
                     volume,
                     Reslicer(volume),
-                    source,
+                    source.header(0),
+                    source.display_set.label,
                     any(source.is_lossy(i) for i in range(len(source))),
                 )
             except (ValueError, MemoryError) as exc:

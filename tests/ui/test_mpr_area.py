@@ -310,3 +310,36 @@ def test_a_series_that_is_not_a_volume_says_why(qtbot, service, tmp_path):
     a.open_source(src)
     qtbot.waitUntil(lambda: "cannot reformat" in a.info.text(), timeout=10000)
     assert a.shared is None and any("cannot reformat" in s for s in failures)
+
+
+def test_open_reformat_shows_a_slab_reformat_in_a_plain_viewport(qtbot, service, tmp_path, mv):
+    from workstation.ui.mpr.reformat import open_reformat
+    from workstation.ui.mpr.volume_store import VolumeStore
+    from workstation.ui.viewport import Viewport
+
+    paths = write_series(tmp_path / "s2", mv)
+    records, _ = read_header_records(paths)
+    (ds,) = build_display_sets(records)
+    src = FrameSource(ds, {r.path: r.ds for r in records}, FrameCache(256 * 1024 * 1024))
+    store = VolumeStore(service)
+    with pytest.raises(ValueError, match="plane"):
+        open_reformat(store, src, "oblique")
+    got = []
+    open_reformat(store, src, "coronal", 10.0, "mip", on_ready=lambda r, i: got.append((r, i)))
+    qtbot.waitUntil(lambda: bool(got), timeout=20000)
+    reformat, index = got[0]
+    v = Viewport(service)
+    qtbot.addWidget(v)
+    v.resize(400, 400)
+    v.show()
+    v.model.set_source(reformat, reformat.nearest_to(mv.markers["corner"]))
+    qtbot.waitUntil(lambda: v.current_renderer() is not None, timeout=10000)
+    ds0 = reformat.header(v.model.state.index)
+    assert ds0.SeriesDescription.startswith("MPR coronal 10 mm MIP")
+    assert 0 <= index < len(reformat)
+    c, r, _ = reformat.plane(v.model.state.index).patient_to_pixel(mv.markers["corner"])
+    assert v.current_renderer().modality[round(r), round(c)] == pytest.approx(MARKER, abs=1)
+    # asked again, the volume is shared, not rebuilt
+    again = []
+    open_reformat(store, src, "axial", on_ready=lambda r, i: again.append(r))
+    assert again and again[0].volume is reformat.volume

@@ -5,7 +5,9 @@ default, started once and reused). Each worker decodes its share of the files an
 modality values (HU on CT) straight into a volume in shared memory: no pixels are pickled back.
 Each file is read in one call and parsed from memory; uncompressed pixels are a view of that buffer
 (as fast as reading from the pixel data offset, 3.5x faster than ``pixel_array`` plus the float
-modality LUT); compressed ones decode with the first plugin of
+modality LUT). A caller that has read the headers already (the viewer sorts a series by them)
+passes each file's :class:`~workstation.core.pixel_layout.PixelLayout`: the workers then read the
+uncompressed pixel bytes straight into the volume without parsing the file again. Compressed ones decode with the first plugin of
 :func:`~workstation.core.decoders.plugin_order`, falling back on
 :class:`~workstation.core.dicom_file.DicomFile` (every plugin, then the registry's fallbacks).
 """
@@ -36,9 +38,10 @@ from workstation.core.decoders import DecoderRegistry, plugin_order
 from workstation.core.dicom_file import DicomFile, read_dataset, repair_pixel_module
 from workstation.core.errors import DicomError
 from workstation.core.modality_lut import ModalityTransform, modality_transform
+from workstation.core.pixel_layout import NATIVE_SYNTAXES, PixelLayout, read_stored
 
 _HEADER = 64  # bytes before the voxels in the shared segment; byte 0 is the cancel flag
-_NATIVE = (_uid.ExplicitVRLittleEndian, _uid.ImplicitVRLittleEndian)
+_NATIVE = NATIVE_SYNTAXES
 _I16 = np.iinfo(np.int16)
 _CRASHED = "the decoder crashed its worker process"
 
@@ -211,23 +214,54 @@ def _attach(name: str) -> SharedMemory:
         resource_tracker.register = register
 
 
-def _work(
-    name: str, shape: tuple[int, ...], dtype: str, items: list[tuple[int, str]]
-) -> list[_Done]:
+_Item = tuple[int, str, PixelLayout | None]
+
+
+def _work(name: str, shape: tuple[int, ...], dtype: str, items: list[_Item]) -> list[_Done]:
     """Decode files into the shared volume (runs in a worker)."""
     shm = _attach(name)
     try:
         vol = np.ndarray(shape, np.dtype(dtype), buffer=shm.buf, offset=_HEADER)
-        done = [_load_one(i, path, vol, shm) for i, path in items]
+        done = [_load_one(i, path, vol, shm, layout) for i, path, layout in items]
         del vol  # no view of the segment may outlive close()
     finally:
         shm.close()
     return done
 
 
-def _load_one(index: int, path: str, vol: np.ndarray, shm: SharedMemory) -> _Done:
+def _read_native(path: str, layout: PixelLayout, out: np.ndarray) -> bool | None:
+    """Read the stored values at ``layout`` into the volume slice ``out`` as modality values.
+
+    True when done, False when they do not fit an int16 ``out``, None when the layout does not
+    fit ``out`` or the read fails (the caller then decodes the file the usual way).
+    """
+    if (layout.rows, layout.cols) != out.shape:
+        return None
+    mt = layout.transform
+    try:
+        if layout.dtype == "<i2" and out.dtype == np.int16 and mt.slope == 1 and _integral(mt):
+            read_stored(path, layout, out)  # straight into the volume, then the intercept
+            icpt = int(mt.intercept)
+            if icpt:
+                lo, hi = int(out.min()) + icpt, int(out.max()) + icpt
+                if lo < _I16.min or hi > _I16.max:
+                    return False
+                np.add(out, np.int16(icpt), out=out)
+            return True
+        return _store(read_stored(path, layout), mt, out)
+    except OSError:
+        return None
+
+
+def _load_one(
+    index: int, path: str, vol: np.ndarray, shm: SharedMemory, layout: PixelLayout | None = None
+) -> _Done:
     if shm.buf[0]:
         return _Done(index, error="cancelled")
+    if layout is not None:
+        done = _read_native(path, layout, vol[index])
+        if done is not None:
+            return _Done(index, "native") if done else _Done(index, needs_float=True)
     try:
         stored, mt, decoder = _decode_stored(path, _REGISTRY)
         if stored.shape != vol.shape[1:]:
@@ -313,6 +347,7 @@ class SeriesLoader:
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         on_slice: Callable[[np.ndarray, int], None] | None = None,
+        layouts: Sequence[PixelLayout | None] | None = None,
     ) -> LoadedVolume:
         """Decode every file (one slice each, in the order given) into one volume.
 
@@ -328,6 +363,10 @@ class SeriesLoader:
             ``on_slice(volume, index)``, called on the calling thread when slice ``index`` is in
             ``volume`` (the array being filled; it is replaced by a float32 one when some slices
             do not fit int16, so always use the latest): a viewer shows slices as they arrive.
+        layouts : sequence of PixelLayout or None, optional
+            One per path, from headers the caller has read already
+            (:func:`~workstation.core.pixel_layout.pixel_layout`): those files' pixel bytes are
+            read at the offset given, without parsing the file again (None: decode as usual).
 
         Raises
         ------
@@ -335,15 +374,24 @@ class SeriesLoader:
             When ``cancel`` returned True.
         """
         files = [os.fspath(p) for p in paths]
+        lays = list(layouts) if layouts is not None else [None] * len(files)
+        if len(lays) != len(files):
+            raise ValueError(f"{len(lays)} layouts for {len(files)} files")
         state = _State(len(files), progress, cancel, on_slice)
-        rows, cols, dtype, unreadable = _geometry(files)
+        first = lays[0]
+        if first is not None:
+            rows, cols, unreadable = first.rows, first.cols, {}
+            dtype = np.dtype(np.int16 if _integral(first.transform) else np.float32)
+        else:
+            rows, cols, dtype, unreadable = _geometry(files)
         if rows == 0:
             state.errors = unreadable
             return state.result(np.zeros((len(files), 0, 0), np.int16), files)
         shm, vol = _allocate((len(files), rows, cols), dtype)
         state.vol = vol
         try:
-            redo = self._run(shm, vol, list(enumerate(files)), state)
+            items = [(i, f, lay) for i, (f, lay) in enumerate(zip(files, lays, strict=True))]
+            redo = self._run(shm, vol, items, state)
             if redo:  # some slices do not fit int16: the volume becomes float32
                 shm2, vol2 = _allocate(vol.shape, np.dtype(np.float32))
                 vol2[...] = vol
@@ -351,13 +399,13 @@ class SeriesLoader:
                 shm, vol = shm2, vol2
                 state.vol = vol
                 state.total += len(redo)
-                self._run(shm, vol, [(i, files[i]) for i in redo], state)
+                self._run(shm, vol, [items[i] for i in redo], state)
         finally:
             shm.unlink()
         return state.result(vol, files)
 
     def _run(
-        self, shm: SharedMemory, vol: np.ndarray, items: list[tuple[int, str]], state: _State
+        self, shm: SharedMemory, vol: np.ndarray, items: list[_Item], state: _State
     ) -> list[int]:
         """Decode ``items`` into ``vol``; return the indices that need a float32 volume.
 
@@ -380,7 +428,7 @@ class SeriesLoader:
                 if serial:
                     state.record(_Done(pending[0][0], error=_CRASHED))
                 serial = not serial
-            pending = [(i, p) for i, p in pending if i not in state.seen]
+            pending = [item for item in pending if item[0] not in state.seen]
         return state.needs_float
 
 
@@ -402,7 +450,7 @@ def _geometry(files: list[str]) -> tuple[int, int, np.dtype, dict[int, str]]:
     return 0, 0, np.dtype(np.int16), unreadable
 
 
-def _chunks(items: list[tuple[int, str]], workers: int) -> list[list[tuple[int, str]]]:
+def _chunks(items: list[_Item], workers: int) -> list[list[_Item]]:
     """One file per worker first (an early first slice), then chunks of at most 16 files that
     shrink towards the end (every worker finishes at about the same time)."""
     out, start = [], 0

@@ -176,6 +176,7 @@ class FrameService(QObject):
                 progress=progress,
                 cancel=lambda: self._is_cancelled(source.uid),
                 on_slice=on_slice,
+                layouts=source.volume_layouts(),
             )
         except LoadCancelled as exc:
             self.slices_arrived.emit(source.uid)

@@ -113,13 +113,40 @@ class Gui:
             registrations=self.registrations,
         )
         self.hanging = None
+        self.remote_tabs = None
         if with_archive:
             self._set_up_hanging(registry)
+            self._set_up_remote_tabs()
         self._set_up_annotations(with_archive)
         for problem in self.problems:
             log.warning("%s", problem)
         if self.problems:
             self.window.status_label.setText(self.problems[0])
+
+    def _set_up_remote_tabs(self) -> None:
+        """A tab per remote node beside the archive's (query, retrieve into the archive), and
+        the Nodes dialog, saving to ``HOME/settings/nodes.json``."""
+        from workstation.app.node_settings import NodeBook, NodeSettings
+        from workstation.app.retrieve_service import RetrieveService
+        from workstation.ui.browser.remote_tabs import RemoteTabs
+
+        settings = NodeSettings(self.services.home)
+        broken = ""
+        try:
+            book = settings.load()
+        except ValueError as exc:
+            book, broken = NodeBook(), f"The node list is not used: {exc}"
+            self.problems.append(broken)
+        retrieve = RetrieveService(self.services.archive, book.local,
+                                   journal=self.services.home / "retrieve_journal.jsonl")  # fmt: skip
+
+        def save_nodes(nodes) -> None:
+            settings.save(NodeBook(book.local, tuple(nodes)))
+
+        self.remote_tabs = RemoteTabs(self.window.browser_tabs, book.nodes, book.local,
+                                      retrieve.retrieve, None if broken else save_nodes,
+                                      read_only_reason=broken)  # fmt: skip
+        self.remote_tabs.study_retrieved.connect(lambda _uid: self.study_browser.refresh())
 
     def _set_up_annotations(self, with_archive: bool) -> None:
         """The measurement list and the presentation-state panel (GSPS and key images are
@@ -311,6 +338,8 @@ class Gui:
         for browser in (self.study_browser, self.media_browser):
             if browser is not None:
                 browser.shutdown()
+        if self.remote_tabs is not None:
+            self.remote_tabs.shutdown()
         self.service.shutdown()
         self.opener.shutdown()
 

@@ -112,6 +112,7 @@ class Gui:
             on_help=self.show_help,
             registrations=self.registrations,
         )
+        self._set_up_mpr()
         self.hanging = None
         self.remote_tabs = None
         if with_archive:
@@ -147,6 +148,53 @@ class Gui:
                                       retrieve.retrieve, None if broken else save_nodes,
                                       read_only_reason=broken)  # fmt: skip
         self.remote_tabs.study_retrieved.connect(lambda _uid: self.study_browser.refresh())
+
+    def _set_up_mpr(self) -> None:
+        """The MPR workspace (orthogonal/oblique reformats, slabs) and the 3D view in it."""
+        from workstation.ui.mpr.mpr_area import MprArea
+        from workstation.ui.mpr.volume_store import VolumeStore
+
+        self.volume_store = VolumeStore(self.service)
+        self.reformats_pending: set = set()
+        self.mpr = MprArea(self.service, self.volume_store, self.bindings, self.presets)
+
+        def make_3d(shared):
+            from PySide6.QtGui import QGuiApplication
+
+            if QGuiApplication.platformName() in ("offscreen", "minimal"):
+                raise RuntimeError("the 3D view needs a display (OpenGL window)")
+            from workstation.ui.volume_view import VolumeView
+
+            modality = str(shared.template.get("Modality", "") or "")
+            return VolumeView(shared.volume, preset="ct-bone" if modality == "CT" else "mr-default")
+
+        self.window.set_mpr(self.mpr, make_3d)
+
+    def open_reformat(self, viewport, source, reformat) -> None:
+        """A hanging protocol's reformat option: the viewport shows ``source`` reformatted."""
+        from workstation.ui.mpr.reformat import open_reformat
+
+        mode = {"average": "mean", "none": "mip"}.get(reformat.mode, reformat.mode)
+        slab = reformat.slab_mm if reformat.mode != "none" else 0.0
+        viewport.message = f"reformatting {reformat.plane}…"
+        viewport.update()
+        self.reformats_pending.add(viewport)
+
+        def ready(reformatted, index: int) -> None:
+            self.reformats_pending.discard(viewport)
+            if viewport.model.source is source:  # still wanted there
+                self.window.viewer.show_source(reformatted, viewport, index)
+                viewport.message = ""
+
+        def failed(reason: str) -> None:
+            self.reformats_pending.discard(viewport)
+            viewport.message = f"reformat {reformat.plane}: {reason}"
+            viewport.update()
+
+        try:
+            open_reformat(self.volume_store, source, reformat.plane, slab, mode, ready, failed)
+        except ValueError as exc:
+            failed(str(exc))
 
     def _set_up_annotations(self, with_archive: bool) -> None:
         """The measurement list and the presentation-state panel (GSPS and key images are
@@ -211,6 +259,7 @@ class Gui:
             retrieve=backend.retrieve,
             presets=self.presets,
             registry=registry,
+            open_reformat=self.open_reformat,
         )
         self.window.set_hanging(self.hanging, backend.save_protocol)
 
@@ -311,6 +360,7 @@ class Gui:
                 seen_source
                 and not self.window._pending
                 and not (self.hanging is not None and self.hanging.pending)
+                and not self.reformats_pending
                 and all(
                     v.current_renderer() is not None and v.frames_painted > 0 and not v.message
                     for v in shown

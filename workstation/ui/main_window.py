@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QProgressBar,
+    QStackedWidget,
     QTabWidget,
     QToolBar,
     QToolButton,
@@ -92,7 +93,10 @@ class MainWindow(QMainWindow):
         self.on_help = on_help
         fps = float(getattr(settings, "cine_fps", 15.0) or 15.0) if settings else 15.0
         self.viewer = ViewerArea(service, bindings, presets, fps, self, registrations=registrations)
-        self.setCentralWidget(self.viewer)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.viewer)
+        self.setCentralWidget(self.stack)
+        self.mpr = None
         self.setAcceptDrops(True)
         self._pending: dict[int, object] = {}
         self._progress: dict[str, tuple[int, int]] = {}
@@ -364,6 +368,70 @@ class MainWindow(QMainWindow):
                 self._last_measure_tool = tool
                 self.measure_button.setText(self.tool_actions[tool].text())
             self.measure_button.setChecked(tool in TOOLS)
+
+    # --- MPR ------------------------------------------------------------------------------------
+    def set_mpr(self, mpr, make_3d=None) -> None:
+        """The MPR workspace (``ui.mpr.MprArea``), shown in place of the viewer grid by the MPR
+        action; ``make_3d(shared_volume) -> QWidget`` builds the 3D view for its 2x2 layout."""
+        self.mpr = mpr
+        self.make_3d = make_3d
+        self.stack.addWidget(mpr)
+        mpr.close_requested.connect(self.close_mpr)
+        mpr.status.connect(self.status_label.setText)
+        mpr.point_changed.connect(self.viewer.locate_patient_point)
+        tip = "MPR: axial, coronal and sagittal reformats of the active series, with crosshairs"
+        self.mpr_action = self._action("MPR", self.toggle_mpr, tip, True)
+        self.mpr_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.toolbar.addAction(self.mpr_action)
+        self.view_menu.addAction(self.mpr_action)
+        if make_3d is not None:
+            tip = "3D volume rendering of the series, in the MPR workspace's fourth cell"
+            self.vr_action = self._action("3D", self.show_3d, tip)
+            self.toolbar.addAction(self.vr_action)
+
+    def toggle_mpr(self) -> None:
+        """Show the active viewport's series in the MPR workspace, or go back to the grid."""
+        if self.mpr is None:
+            return
+        if self.stack.currentWidget() is self.mpr:
+            self.close_mpr()
+            return
+        src = self.viewer.active.model.source
+        ok = isinstance(src, FrameSource) and src.display_set.geometry_ok and len(src) > 2
+        if not ok:
+            self.mpr_action.setChecked(False)
+            self.status_label.setText(
+                "MPR needs a stack of parallel slices with geometry in the active viewport"
+            )
+            return
+        self.stack.setCurrentWidget(self.mpr)
+        self.mpr_action.setChecked(True)
+        self.mpr.open_source(src)
+
+    def close_mpr(self) -> None:
+        self.stack.setCurrentWidget(self.viewer)
+        if self.mpr is not None:
+            self.mpr_action.setChecked(False)
+
+    def show_3d(self) -> None:
+        """Open the MPR workspace with the 3D view in its fourth cell."""
+        if self.mpr is None or self.make_3d is None:
+            return
+        if self.stack.currentWidget() is not self.mpr:
+            self.toggle_mpr()
+            if self.stack.currentWidget() is not self.mpr:
+                return
+        shared = self.mpr.shared
+        if shared is None:
+            self.status_label.setText("3D: the volume is still loading; press 3D again when it is")
+            return
+        try:
+            widget = self.make_3d(shared)
+        except Exception as exc:  # noqa: BLE001 - no OpenGL here: say so, keep the MPR views
+            self.status_label.setText(f"3D view unavailable: {exc}")
+            return
+        self.mpr.set_3d_widget(widget)
+        self.mpr.set_layout("2x2")
 
     def add_side_panel(self, title: str, widget: QWidget) -> None:
         """A tab in the right-hand dock (measurements, presentation states...)."""

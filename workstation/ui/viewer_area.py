@@ -393,6 +393,35 @@ class ViewerArea(QWidget):
             self._syncing = False
         self.update_links()
 
+    def locate_patient_point(self, frame_of_reference: str, point) -> None:
+        """Move the viewports in (or registered to) ``frame_of_reference`` to the slice nearest
+        the patient ``point`` and mark it (the MPR crosshair drives this)."""
+        point = np.asarray(point, dtype=float).reshape(3)
+        self._syncing = True
+        try:
+            for v in self.visible():
+                m = v.model
+                if m.source is None or not m.count:
+                    continue
+                space = _space(m)
+                if space == frame_of_reference:
+                    target_point = point
+                else:
+                    reg = self.registrations.get(frame_of_reference, space)
+                    if reg is None:
+                        continue
+                    target_point = reg.apply(point)
+                j = m.source.nearest_to(target_point)
+                if j is None:
+                    continue
+                m.set_index(j)
+                c, r, _ = m.source.plane(j).patient_to_pixel(target_point)
+                v.locate_point = (float(c), float(r))
+                v.update()
+        finally:
+            self._syncing = False
+        self.update_links()
+
     # --- one-click registration ----------------------------------------------------------------
     def begin_registration(self) -> None:
         """Start registering two series: the next click (left button) in a viewport marks a

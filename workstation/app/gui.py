@@ -116,8 +116,8 @@ class Gui:
         self.hanging = None
         self.remote_tabs = None
         if with_archive:
-            self._set_up_hanging(registry)
             self._set_up_remote_tabs()
+            self._set_up_hanging(registry)
         self._set_up_annotations(with_archive)
         for problem in self.problems:
             log.warning("%s", problem)
@@ -140,6 +140,7 @@ class Gui:
             self.problems.append(broken)
         retrieve = RetrieveService(self.services.archive, book.local,
                                    journal=self.services.home / "retrieve_journal.jsonl")  # fmt: skip
+        self.retrieve_service = retrieve  # shared with the priors of the hanging protocols
 
         def save_nodes(nodes) -> None:
             settings.save(NodeBook(book.local, tuple(nodes)))
@@ -247,7 +248,9 @@ class Gui:
         from workstation.app.hanging_backend import HangingBackend
         from workstation.ui.hanging_controller import HangingController
 
-        self.hanging_backend = backend = HangingBackend(self.services.archive, self.services.home)
+        self.hanging_backend = backend = HangingBackend(
+            self.services.archive, self.services.home, getattr(self, "retrieve_service", None)
+        )
         for error in backend.protocols().errors:
             self.problems.append(f"hanging protocol {error}")
         self.hanging = HangingController(

@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
     """Add ``demo`` to the ``workstation`` command line."""
     p = subparsers.add_parser(
         "demo",
-        help="generate the demo studies (CT with prior, chest radiographs, brain MR) into the "
+        help="generate the demo studies (CT, chest radiographs and mammograms with priors, brain MR, ultrasound cine) into the "
         "archive",
         description="Installs only what is missing; running it again changes nothing.",
     )

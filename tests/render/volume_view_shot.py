@@ -3,7 +3,8 @@
 Run under an X server (Xvfb): ``python tests/render/volume_view_shot.py OUT_DIR [SERIES_DIR]``.
 Writes ``<preset>.png`` for each preset, ``clipped.png`` (bone with the clipping box pulled in
 from the patient's left) and ``tf_drag.png`` (soft tissue after a Ctrl+drag of the transfer
-function), and prints one JSON line with the mean brightness of each.
+function), and prints one JSON line with the mean brightness of each and the share of its pixels
+that are not black (``<name>_cover``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def main() -> int:
         w, h, bpl = img.width(), img.height(), img.bytesPerLine()
         grey = np.frombuffer(img.constBits(), np.uint8).reshape(h, bpl)[:, :w]
         result[name] = round(float(grey[60:, :].mean()), 2)
+        result[f"{name}_cover"] = round(float((grey[60:, :] > 8).mean()), 3)  # share not black
 
     for key in view.scene.presets:
         view.set_preset(key)

@@ -1,14 +1,27 @@
 """3D volume rendering of a :class:`~workstation.render.volume_image.VolumeImage` (no Qt).
 
-:class:`VolumeScene` owns a ``vtkRenderer`` with the volume (OpenGL GPU ray casting, which runs on
-Mesa's llvmpipe software rasteriser too), a preset's transfer functions, a window/level-like
-shift and scale of them, a clipping box in patient coordinates and camera moves. The Qt widget
-(``ui/volume_view.py``) and the headless command line put the renderer in their render window.
+:class:`VolumeScene` owns a ``vtkRenderer`` with the volume, a preset's transfer functions, a
+window/level-like shift and scale of them, a clipping box in patient coordinates and camera moves.
+The Qt widget (``ui/volume_view.py``) and the headless command line put the renderer in their
+render window.
 
-Speed on a CPU: llvmpipe pays per ray sample, so while the user drags (:meth:`VolumeScene.
-set_interactive`) rays are cast for fewer pixels (``ImageSampleDistance``, adapted after each
-frame by :meth:`VolumeScene.frame_rendered` towards :attr:`VolumeScene.target_frame_s`) and
-samples lie three voxels apart; the still frame after the drag samples every voxel.
+Speed on a CPU (Mesa llvmpipe; ``benchmarks/mpr.py`` compares the options side by side): the
+OpenGL GPU ray caster pays per ray sample in emulated fragment shaders, with an on-the-fly
+gradient (six more texture fetches) per sample when shading, and skips no empty space; a shaded
+512x512 frame of a 256^3 CT took seconds. VTK's multi-threaded CPU ray caster
+(``vtkFixedPointVolumeRayCastMapper``) computes gradients once, leaps over transparent space
+and stops rays when opaque: the same frame takes a tenth to a twentieth of the time. So the
+default ``engine='cpu'`` uses it; ``engine='gpu'`` (for a hardware GPU) keeps the OpenGL one.
+
+Two mappers of that engine share the actor's property: the *still* mapper on the full volume
+(rays for every pixel, one sample per smallest voxel edge) and the *preview* mapper on a block-
+averaged copy of at most :data:`PREVIEW_VOXELS` voxels. While the user drags
+(:meth:`VolumeScene.set_interactive`) the preview draws, casting rays for fewer pixels
+(``ImageSampleDistance``) adapted after each frame by :meth:`VolumeScene.frame_rendered`
+towards :attr:`VolumeScene.target_frame_s`; the still frame follows when the drag ends.
+
+Both mappers see the voxels in a local frame (origin 0, no rotation) placed in patient space by
+the actor's matrix, because the CPU ray caster ignores a ``vtkImageData`` direction matrix.
 
 Presets are data: ``workstation/resources/volume_presets.yaml`` (see its header).
 """
@@ -24,19 +37,26 @@ from typing import Any
 
 import numpy as np
 import yaml
+from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import vtkDoubleArray, vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction, vtkPlanes
+from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction, vtkPlanes
 from vtkmodules.vtkRenderingCore import (
     vtkColorTransferFunction,
     vtkRenderer,
     vtkVolume,
     vtkVolumeProperty,
 )
+from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper, vtkVolumeMapper
 from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkOpenGLGPUVolumeRayCastMapper
 
-from workstation.render.volume_image import VolumeImage
+from workstation.render.volume_image import VolumeImage, _matrix
 
 PRESET_FILE = "volume_presets.yaml"
+#: Rendering engines of :class:`VolumeScene`: CPU ray casting (fast on software OpenGL) or the
+#: OpenGL GPU ray caster (for a hardware GPU).
+ENGINES = ("cpu", "gpu")
+#: Most voxels of the block-averaged copy drawn while the user drags (128^3).
+PREVIEW_VOXELS = 128**3
 #: Camera directions (from the volume centre towards the camera) and view-up, in LPS.
 VIEWS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "anterior": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
@@ -159,6 +179,11 @@ class VolumeScene:
         Preset key -> :class:`VolumePreset` (default :func:`load_presets`).
     preset : str
         Initial preset key.
+    engine : str
+        ``'cpu'`` (multi-threaded CPU ray casting; the fast choice on software OpenGL) or
+        ``'gpu'`` (OpenGL GPU ray casting, for a hardware GPU). See :data:`ENGINES`.
+    preview_voxels : int
+        Voxel budget of the block-averaged copy drawn while the user drags.
     """
 
     def __init__(
@@ -166,6 +191,8 @@ class VolumeScene:
         volume: VolumeImage,
         presets: Mapping[str, VolumePreset] | None = None,
         preset: str = "ct-bone",
+        engine: str = "cpu",
+        preview_voxels: int = PREVIEW_VOXELS,
     ) -> None:
         self.volume = volume
         self.presets = dict(presets or load_presets())
@@ -174,17 +201,27 @@ class VolumeScene:
             float(np.percentile(sample, 1.0)),
             float(np.percentile(sample, 99.5)),
         )
-        self.mapper = vtkOpenGLGPUVolumeRayCastMapper()
-        self.mapper.SetInputData(volume.image)
-        self.mapper.SetAutoAdjustSampleDistances(0)
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.engine = engine
+        local, patient_from_local = _local_image(volume.values, volume.patient_from_index)
+        preview, factors = _block_mean(volume.values, volume.spacing_mm, preview_voxels)
+        self.preview_factors = factors
+        self._images = (local, preview)  # their numpy buffers live as long as the scene
+        self.mapper = _mapper(engine, local)
+        self.preview_mapper = _mapper(engine, preview) if factors != (1, 1, 1) else self.mapper
         self.still_sample_mm = min(volume.spacing_mm)
-        self.interactive_sample_mm = 3.0 * min(volume.spacing_mm)
-        self.interactive_image_sample = 3.0
+        self.interactive_sample_mm = min(
+            s * f for s, f in zip(volume.spacing_mm, factors, strict=True)
+        )
+        self.still_image_sample = 1.0
+        self.interactive_image_sample = 1.5 if engine == "cpu" else 2.0
         self.target_frame_s = 0.06
         self.interactive = False
         self.property = vtkVolumeProperty()
         self.property.SetInterpolationTypeToLinear()
         self.actor = vtkVolume()
+        self.actor.SetUserMatrix(_matrix(patient_from_local))
         self.actor.SetMapper(self.mapper)
         self.actor.SetProperty(self.property)
         self.renderer = vtkRenderer()
@@ -198,16 +235,27 @@ class VolumeScene:
         self.set_interactive(False)
         self.reset_camera()
 
+    @property
+    def mappers(self) -> tuple[vtkVolumeMapper, ...]:
+        """The still mapper, then the preview one when it is a different mapper."""
+        if self.preview_mapper is self.mapper:
+            return (self.mapper,)
+        return (self.mapper, self.preview_mapper)
+
     # -- quality -----------------------------------------------------------------------------------
     def set_interactive(self, on: bool) -> None:
-        """Fast frames while the user drags (True); full quality for the still frame (False)."""
+        """Fast frames while the user drags (True: the preview volume, rays for fewer pixels);
+        full quality for the still frame (False: the full volume, a ray per pixel)."""
         self.interactive = bool(on)
+        mapper = self.preview_mapper if on else self.mapper
         if on:
-            self.mapper.SetImageSampleDistance(self.interactive_image_sample)
-            self.mapper.SetSampleDistance(self.interactive_sample_mm)
+            mapper.SetImageSampleDistance(self.interactive_image_sample)
+            mapper.SetSampleDistance(self.interactive_sample_mm)
         else:
-            self.mapper.SetImageSampleDistance(1.0)
-            self.mapper.SetSampleDistance(self.still_sample_mm)
+            mapper.SetImageSampleDistance(self.still_image_sample)
+            mapper.SetSampleDistance(self.still_sample_mm)
+        if self.actor.GetMapper() is not mapper:
+            self.actor.SetMapper(mapper)
 
     def frame_rendered(self, seconds: float) -> None:
         """Report how long an interactive frame took; the next one casts rays for more or fewer
@@ -217,7 +265,7 @@ class VolumeScene:
         ratio = float(np.sqrt(seconds / self.target_frame_s))
         isd = float(np.clip(self.interactive_image_sample * ratio, 1.0, 6.0))
         self.interactive_image_sample = isd
-        self.mapper.SetImageSampleDistance(isd)
+        self.preview_mapper.SetImageSampleDistance(isd)
 
     # -- transfer functions ------------------------------------------------------------------------
     def set_preset(self, key: str) -> None:
@@ -227,10 +275,11 @@ class VolumeScene:
         self.preset = self.presets[key]
         self.shift, self.scale = 0.0, 1.0
         p = self.preset
-        if p.blend == "mip":
-            self.mapper.SetBlendModeToMaximumIntensity()
-        else:
-            self.mapper.SetBlendModeToComposite()
+        for mapper in self.mappers:
+            if p.blend == "mip":
+                mapper.SetBlendModeToMaximumIntensity()
+            else:
+                mapper.SetBlendModeToComposite()
         self.property.SetShade(bool(p.shade))
         self.property.SetAmbient(p.ambient)
         self.property.SetDiffuse(p.diffuse)
@@ -285,8 +334,7 @@ class VolumeScene:
     def set_clipping_box(self, bounds: Sequence[float] | None) -> None:
         """Clip to ``(xmin, xmax, ymin, ymax, zmin, zmax)`` in patient mm; None removes it."""
         if bounds is None:
-            self.clipping_box = None
-            self.mapper.RemoveAllClippingPlanes()
+            self.set_clipping_planes(None)
             return
         b = [float(v) for v in bounds]
         if len(b) != 6 or b[0] >= b[1] or b[2] >= b[3] or b[4] >= b[5]:
@@ -306,9 +354,12 @@ class VolumeScene:
 
     def set_clipping_planes(self, planes: vtkPlanes | None) -> None:
         """Clip with arbitrary planes (a box widget's ``GetPlanes``); None removes them."""
-        self.mapper.RemoveAllClippingPlanes()
-        if planes is not None:
-            self.mapper.SetClippingPlanes(planes)
+        if planes is None:
+            self.clipping_box = None
+        for mapper in self.mappers:
+            mapper.RemoveAllClippingPlanes()
+            if planes is not None:
+                mapper.SetClippingPlanes(planes)
 
     # -- camera ------------------------------------------------------------------------------------
     def reset_camera(self, view: str = "anterior") -> None:
@@ -363,3 +414,72 @@ def _planes(points: vtkPoints, normals: list[list[float]]) -> vtkPlanes:
     planes.SetPoints(points)
     planes.SetNormals(arr)
     return planes
+
+
+def _mapper(engine: str, image: vtkImageData) -> vtkVolumeMapper:
+    mapper: vtkVolumeMapper
+    if engine == "cpu":
+        mapper = vtkFixedPointVolumeRayCastMapper()
+        mapper.SetNumberOfThreads(max(1, os.cpu_count() or 1))
+    else:
+        mapper = vtkOpenGLGPUVolumeRayCastMapper()
+    mapper.SetAutoAdjustSampleDistances(0)
+    mapper.SetInputData(image)
+    return mapper
+
+
+def _vtk_local(
+    values: np.ndarray, spacing: Sequence[float], origin: Sequence[float]
+) -> vtkImageData:
+    values = np.ascontiguousarray(values)
+    image = vtkImageData()
+    image.SetDimensions(values.shape[2], values.shape[1], values.shape[0])
+    image.SetSpacing(*spacing)
+    image.SetOrigin(*origin)
+    array = numpy_support.numpy_to_vtk(values.reshape(-1), deep=False)
+    array.SetName("values")
+    image.GetPointData().SetScalars(array)
+    image._numpy_values = values  # keep the buffer alive as long as the image
+    return image
+
+
+def _local_image(
+    values: np.ndarray, patient_from_index: np.ndarray
+) -> tuple[vtkImageData, np.ndarray]:
+    """The voxels (no copy) in a local frame: origin 0, the true spacing, no rotation; and the
+    4x4 matrix placing that frame in patient space (for the actor)."""
+    spacing = np.linalg.norm(patient_from_index[:3, :3], axis=0)
+    patient_from_local = patient_from_index.copy()
+    patient_from_local[:3, :3] = patient_from_index[:3, :3] / spacing
+    return _vtk_local(values, spacing, (0.0, 0.0, 0.0)), patient_from_local
+
+
+def _block_mean(
+    values: np.ndarray, spacing_mm: Sequence[float], budget: int
+) -> tuple[vtkImageData, tuple[int, int, int]]:
+    """A copy of at most ``budget`` voxels averaged over blocks of whole voxels (in the local
+    frame of :func:`_local_image`) and the block size along (col, row, slice).
+
+    The blocks are nearly cubic in millimetres; a block's value lies at its centre.
+    """
+    spacing = np.asarray(spacing_mm, np.float64)
+    n = np.array(values.shape[::-1])  # col, row, slice
+    factors = np.ones(3, int)
+    if n.prod() > budget:
+        edge = (np.prod(n * spacing) / budget) ** (1.0 / 3.0)  # mm of a cubic block
+        factors = np.maximum(1, np.round(edge / spacing)).astype(int)
+        while np.prod(n // factors) > budget:
+            factors[np.argmin(factors * spacing)] += 1
+    f = tuple(int(v) for v in factors)
+    spacing_out = spacing * factors
+    origin = (factors - 1) / 2.0 * spacing
+    if f == (1, 1, 1):
+        return _vtk_local(values, spacing, origin), f
+    fx, fy, fz = f
+    nx, ny, nz = (n // factors).tolist()
+    out = np.empty((nz, ny, nx), values.dtype)
+    for k in range(nz):  # one slab of slices at a time: no full-size float copy
+        slab = values[k * fz : (k + 1) * fz, : ny * fy, : nx * fx].astype(np.float32)
+        mean = slab.reshape(fz, ny, fy, nx, fx).mean(axis=(0, 2, 4))
+        out[k] = np.rint(mean) if np.issubdtype(values.dtype, np.integer) else mean
+    return _vtk_local(out, spacing_out, origin), f

@@ -133,7 +133,7 @@ def render_with_state(
     """
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QRectF, QSize
-    from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QTransform
+    from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 
     from workstation.ui.annotation_painter import paint_annotations, paint_shutter
 
@@ -156,7 +156,11 @@ def render_with_state(
             pixels = pixels.copy()
             burn_in(pixels, planes)
 
-    _app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - keeps fonts alive
+    # a QApplication (not a bare QGuiApplication): the same process may build widgets later,
+    # which abort under a QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    _app = QApplication.instance() or QApplication([])  # noqa: F841 - keeps fonts alive
     width, height = int(viewport[0]), int(viewport[1])
     canvas = QImage(width, height, QImage.Format.Format_RGB32)
     canvas.fill(QColor(0, 0, 0))

@@ -20,8 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.ui.browser.search_form import CUSTOM, DATE_CHOICES, MODALITIES
-from workstation.ui.browser.values import StudyQuery
+from workstation.ui.browser.search_form import (
+    CUSTOM,
+    DATE_CHOICES,
+    MODALITIES,
+    StudyQueryFields,
+)
 
 
 def _qdate(day: _dt.date) -> QDate:
@@ -32,7 +36,7 @@ def _pydate(day: QDate) -> _dt.date:
     return _dt.date(day.year(), day.month(), day.day())
 
 
-class RemoteQueryForm(QWidget):
+class RemoteQueryForm(StudyQueryFields, QWidget):
     """The fields of a remote query; emits :attr:`submitted` with a :class:`StudyQuery`.
 
     Parameters
@@ -108,30 +112,6 @@ class RemoteQueryForm(QWidget):
         return edit
 
     # --- reading and setting ------------------------------------------------------------------
-    def query(self) -> StudyQuery:
-        """The query the fields describe now."""
-        low, high = self._date_range()
-        return StudyQuery(
-            patient_name=self.name.text(),
-            patient_id=self.patient_id.text(),
-            date_from=low,
-            date_to=high,
-            modality=self.modality.currentText(),
-            accession=self.accession.text(),
-            description=self.description.text(),
-        )
-
-    def _date_range(self) -> tuple[_dt.date | None, _dt.date | None]:
-        choice = self.date_choice.currentText()
-        if choice == CUSTOM:
-            low, high = _pydate(self.date_from.date()), _pydate(self.date_to.date())
-            return (low, high) if low <= high else (high, low)
-        span = DATE_CHOICES.get(choice)
-        if span is None:
-            return None, None
-        today = self._today()
-        return today - _dt.timedelta(days=span[0]), today - _dt.timedelta(days=span[1])
-
     def set_range(self, low: _dt.date, high: _dt.date) -> None:
         """Show a custom study date range (inclusive)."""
         self.date_from.setDate(_qdate(low))

@@ -45,7 +45,37 @@ def _pydate(day: QDate) -> _dt.date:
     return _dt.date(day.year(), day.month(), day.day())
 
 
-class SearchForm(QWidget):
+class StudyQueryFields:
+    """What the local search row and a remote node's query form share: the fields ``name``,
+    ``patient_id``, ``modality``, ``accession``, ``description``, the date choice and range,
+    and ``_today``, read into a :class:`StudyQuery`."""
+
+    def query(self) -> StudyQuery:
+        """The query the fields describe now."""
+        low, high = self._date_range()
+        return StudyQuery(
+            patient_name=self.name.text(),
+            patient_id=self.patient_id.text(),
+            date_from=low,
+            date_to=high,
+            modality=self.modality.currentText(),
+            accession=self.accession.text(),
+            description=self.description.text(),
+        )
+
+    def _date_range(self) -> tuple[_dt.date | None, _dt.date | None]:
+        choice = self.date_choice.currentText()
+        if choice == CUSTOM:
+            low, high = _pydate(self.date_from.date()), _pydate(self.date_to.date())
+            return (low, high) if low <= high else (high, low)
+        span = DATE_CHOICES.get(choice)
+        if span is None:
+            return None, None
+        today = self._today()
+        return today - _dt.timedelta(days=span[0]), today - _dt.timedelta(days=span[1])
+
+
+class SearchForm(StudyQueryFields, QWidget):
     """The search fields; emits :attr:`query_changed` (debounced while typing).
 
     Parameters
@@ -161,30 +191,6 @@ class SearchForm(QWidget):
         return edit
 
     # --- reading and setting ------------------------------------------------------------------
-    def query(self) -> StudyQuery:
-        """The query the fields describe now."""
-        low, high = self._date_range()
-        return StudyQuery(
-            patient_name=self.name.text(),
-            patient_id=self.patient_id.text(),
-            date_from=low,
-            date_to=high,
-            modality=self.modality.currentText(),
-            accession=self.accession.text(),
-            description=self.description.text(),
-        )
-
-    def _date_range(self) -> tuple[_dt.date | None, _dt.date | None]:
-        choice = self.date_choice.currentText()
-        if choice == CUSTOM:
-            low, high = _pydate(self.date_from.date()), _pydate(self.date_to.date())
-            return (low, high) if low <= high else (high, low)
-        span = DATE_CHOICES.get(choice)
-        if span is None:
-            return None, None
-        today = self._today()
-        return today - _dt.timedelta(days=span[0]), today - _dt.timedelta(days=span[1])
-
     def set_query(self, query: StudyQuery) -> None:
         """Fill the fields from ``query`` (a date range becomes a custom range) and search."""
         blockers = [self.name, self.patient_id, self.accession, self.description, self.modality,

@@ -32,10 +32,6 @@ def _qdate(day: _dt.date) -> QDate:
     return QDate(day.year, day.month, day.day)
 
 
-def _pydate(day: QDate) -> _dt.date:
-    return _dt.date(day.year(), day.month(), day.day())
-
-
 class RemoteQueryForm(StudyQueryFields, QWidget):
     """The fields of a remote query; emits :attr:`submitted` with a :class:`StudyQuery`.
 

@@ -1,5 +1,6 @@
 """The Qt 3D view under an X server: every preset draws, the clipping box clips, a transfer-function
-drag changes the picture (screen grabs of a subprocess; VTK needs a real GL surface)."""
+drag changes the picture, a mouse drag draws previews and the still frame only after it (screen
+grabs of a subprocess; VTK needs a real GL surface)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,8 @@ def test_volume_view_presets_clip_and_transfer_function(tmp_path):
     assert result["clipped"] < result["ct-bone"]  # half of the rod and the sphere are gone
     assert result["tf_drag"] < result["ct-soft-tissue"]  # tissue pushed out of the opacity ramp
     assert result["mapped_shift"] > 0
+    drag = result["drag"]  # progressive: preview while dragging, the still frame after calm
+    assert drag["camera_moved_mm"] > 1.0
+    assert drag["interactive_while_dragging"] and drag["interactive_after_release"]
+    assert drag["still_pending_after_release"]
+    assert not drag["interactive_after_wait"] and drag["last_still_s"] > 0

@@ -38,6 +38,41 @@ def synthetic():
     return build_volume_image(v, planes, modality="CT")
 
 
+def drag(app, view) -> dict:
+    """A left-button drag through the interactor: preview frames while it moves, the still
+    frame only after :attr:`VolumeView.still_delay_ms` of calm."""
+    import time
+
+    iren = view.interactor
+    camera = view.scene.renderer.GetActiveCamera()
+    before = camera.GetPosition()
+    w, h = view.render_window.GetSize()
+    x, y = w // 2, h // 2
+    iren.SetEventInformation(x, y)
+    iren.InvokeEvent("LeftButtonPressEvent")
+    frames = []
+    for step in range(1, 7):
+        iren.SetEventInformation(x + 8 * step, y)
+        start = time.perf_counter()
+        iren.InvokeEvent("MouseMoveEvent")
+        frames.append(time.perf_counter() - start)
+    out = {"interactive_while_dragging": view.scene.interactive}
+    iren.InvokeEvent("LeftButtonReleaseEvent")
+    out["still_pending_after_release"] = view.still_pending()
+    out["interactive_after_release"] = view.scene.interactive
+    deadline = time.perf_counter() + 5.0
+    while view.still_pending() and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    out["interactive_after_wait"] = view.scene.interactive
+    out["last_still_s"] = round(view.last_still_s, 4)
+    out["median_drag_frame_s"] = round(float(np.median(frames)), 4)
+    out["camera_moved_mm"] = round(
+        float(np.linalg.norm(np.subtract(camera.GetPosition(), before))), 2
+    )
+    return out
+
+
 def main() -> int:
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
@@ -84,6 +119,7 @@ def main() -> int:
     view.scene.drag_window(0, -150)  # drag down: the transfer function moves to higher values
     shot("tf_drag")
     result["mapped_shift"] = view.scene.shift
+    result["drag"] = drag(app, view)
     print(json.dumps(result))
     view.close()
     return 0

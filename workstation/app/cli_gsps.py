@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset
 from workstation.core.annotations import Annotation
 from workstation.core.calibration import calibration_for
 from workstation.core.dicom_file import DicomFile
+from workstation.core.frame_source import image_geometry
 from workstation.core.geometry import plane_from_dataset
 from workstation.core.measurements import Measurement, measure, modality_unit
 from workstation.core.overlays import burn_in
@@ -45,22 +46,6 @@ class GspsRender:
     state: PresentationState
     warnings: tuple[str, ...]
     matrix: np.ndarray = field(repr=False)
-
-
-def image_geometry(ds: Dataset, frame_index: int | None) -> ImageGeometry:
-    """Size and calibration for the display transform, by the frame source's rules."""
-    cal = calibration_for(ds, frame_index)
-    spacing = (cal.row_mm, cal.col_mm) if cal.calibrated else None
-    aspect = (1.0, 1.0)
-    par = ds.get("PixelAspectRatio")
-    if par is not None and spacing is None:
-        try:
-            v, h = float(par[0]), float(par[1])
-            if v > 0 and h > 0:
-                aspect = (v, h)
-        except (TypeError, ValueError, IndexError):
-            pass
-    return ImageGeometry(int(ds.Rows), int(ds.Columns), spacing, aspect)  # type: ignore[arg-type]
 
 
 def presentation_for(

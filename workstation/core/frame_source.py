@@ -37,6 +37,23 @@ _COLOR_PHOTOMETRIC = ("RGB", "YBR", "PALETTE")
 _SAMPLES, _PHOTOMETRIC, _ROWS, _COLUMNS = 0x00280002, 0x00280004, 0x00280010, 0x00280011
 
 
+def image_geometry(ds: Dataset, frame_index: int | None) -> ImageGeometry:
+    """Size and calibration of an image (frame) for the display transform: the calibrated pixel
+    spacing when there is one, else Pixel Aspect Ratio for the shape of the pixels."""
+    cal = calibration_for(ds, frame_index)
+    spacing = (cal.row_mm, cal.col_mm) if cal.calibrated else None
+    aspect = (1.0, 1.0)
+    par = ds.get("PixelAspectRatio")
+    if par is not None and spacing is None:
+        try:
+            v, h = float(par[0]), float(par[1])
+            if v > 0 and h > 0:
+                aspect = (v, h)
+        except (TypeError, ValueError, IndexError):
+            pass
+    return ImageGeometry(int(ds.Rows), int(ds.Columns), spacing, aspect)
+
+
 class FrameSource:
     """One display set, ready for viewports.
 
@@ -108,19 +125,7 @@ class FrameSource:
         return geo
 
     def _work_out_geometry(self, i: int) -> ImageGeometry:
-        ds = self.header(i)
-        cal = calibration_for(ds, self.frames[i].frame_index)
-        spacing = (cal.row_mm, cal.col_mm) if cal.calibrated else None
-        aspect = (1.0, 1.0)
-        par = ds.get("PixelAspectRatio")
-        if par is not None and spacing is None:
-            try:
-                v, h = float(par[0]), float(par[1])
-                if v > 0 and h > 0:
-                    aspect = (v, h)
-            except (TypeError, ValueError, IndexError):
-                pass
-        return ImageGeometry(int(ds.Rows), int(ds.Columns), spacing, aspect)
+        return image_geometry(self.header(i), self.frames[i].frame_index)
 
     def is_lossy(self, i: int) -> bool:
         """Whether frame ``i`` is (or once was) lossy compressed."""

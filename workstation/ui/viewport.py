@@ -14,7 +14,6 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QImage,
     QMouseEvent,
     QPainter,
@@ -24,42 +23,22 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from workstation.core.annotation_text import corner_text, scale_bar_mm
-from workstation.core.calibration import (
-    SOURCE_IMAGER,
-    SOURCE_IMAGER_ERMF,
-    SOURCE_PIXEL_SPACING,
-    SOURCE_SCANNED,
-    SOURCE_US_REGION,
-    calibration_for,
-)
 from workstation.core.comparison import StudyTag
-from workstation.core.geometry import orientation_labels
 from workstation.core.pipeline import FrameRenderer
-from workstation.core.view_state import effective_scale, screen_axes_in_patient, to_image
+from workstation.core.view_state import to_image
 from workstation.core.viewport_model import ViewportModel, auto_window
 from workstation.core.voi import Window
 from workstation.ui.annotation_tools import AnnotationTools
 from workstation.ui.frame_service import FrameService
-from workstation.ui.study_tag import draw_study_tag, study_tag_height
+from workstation.ui.study_tag import draw_study_tag
+from workstation.ui.viewport_text import SCROLLBAR_W, draw_corner_text
 
-SCROLLBAR_W = 10
-_TEXT = QColor(225, 225, 210)
-_SHADOW = QColor(0, 0, 0, 200)
-_LOSSY = QColor(255, 170, 40)
 _ACTIVE = QColor(70, 130, 200)
 _REFLINE = QColor(240, 210, 60)
 _DEFAULT_MOUSE = {
     Qt.MouseButton.LeftButton: "window_level",
     Qt.MouseButton.MiddleButton: "pan",
     Qt.MouseButton.RightButton: "zoom",
-}
-_CALIBRATION_LABELS = {
-    SOURCE_PIXEL_SPACING: "Pixel Spacing",
-    SOURCE_IMAGER: "Imager Pixel Spacing (detector)",
-    SOURCE_IMAGER_ERMF: "Imager Pixel Spacing / magnification",
-    SOURCE_SCANNED: "scanned film spacing",
-    SOURCE_US_REGION: "ultrasound region",
 }
 # Actions the viewport performs itself; the rest go to the window through action_requested.
 _LOCAL_ACTIONS = {
@@ -380,7 +359,7 @@ class Viewport(QWidget):
             self._draw_graphics(p, matrix)
             self.annotation_tools.paint(p, matrix, annotations=self.show_annotations)
         if self.show_annotations:
-            self._draw_annotations(p, matrix, waiting)
+            draw_corner_text(self, p, matrix, waiting)
         if self.study_tag is not None:
             draw_study_tag(p, self, self.study_tag)
         self._draw_scrollbar(p)
@@ -420,155 +399,6 @@ class Viewport(QWidget):
             for dx, dy in ((1, 0), (0, 1)):
                 p.drawLine(c - QPointF(12 * dx, 12 * dy), c - QPointF(4 * dx, 4 * dy))
                 p.drawLine(c + QPointF(4 * dx, 4 * dy), c + QPointF(12 * dx, 12 * dy))
-
-    def _text(self, p: QPainter, x: float, y: float, text: str, color: QColor = _TEXT) -> None:
-        p.setPen(_SHADOW)
-        p.drawText(QPointF(x + 1, y + 1), text)
-        p.setPen(color)
-        p.drawText(QPointF(x, y), text)
-
-    def _draw_annotations(self, p: QPainter, matrix: np.ndarray | None, waiting: bool) -> None:
-        src, st = self.model.source, self.model.state
-        ds = src.header(st.index)
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, min(10.0, self.height() / 60)))
-        p.setFont(font)
-        fm = p.fontMetrics()
-        lh = fm.height()
-        geo = self.model.geometry()
-        scale = effective_scale(
-            st, geo, self.model.viewport_size, self.devicePixelRatioF(), self.model.screen_px_per_mm
-        )
-        plane = src.plane(st.index)
-        loc = None
-        if plane is not None and src.display_set.geometry_ok and "SliceLocation" not in ds:
-            loc = float(plane.position_along_normal)
-        voi = (
-            st.voi
-            if st.voi is not None
-            else (self._renderer.default_voi() if self._renderer else None)
-        )
-        label = st.voi_label if st.voi is not None else (getattr(voi, "explanation", "") or "file")
-        frame_label = ""
-        if src.frames[st.index].frame_index is not None:
-            frame_label = f"Fr {src.frame_index(st.index) + 1}"
-            if self.cine_running:
-                frame_label += f"  cine {self.cine_fps:.0f} fps"
-        elif self.cine_running:
-            frame_label = f"cine {self.cine_fps:.0f} fps"
-        ct = corner_text(
-            ds,
-            index=st.index,
-            count=len(src),
-            voi=voi,
-            voi_label=label,
-            scale=scale,
-            rotation=st.rotation,
-            flip=st.flip,
-            invert=st.invert,
-            lossy=src.is_lossy(st.index),
-            frame_label=frame_label,
-            slice_location=loc,
-        )
-        w, h, m = self.width() - SCROLLBAR_W, self.height(), 6
-        room = int(w * 0.42)  # each corner keeps clear of the orientation label between them
-
-        def fit(lines):
-            return tuple(fm.elidedText(x, Qt.TextElideMode.ElideRight, room) for x in lines)
-
-        ct = type(ct)(
-            fit(ct.top_left), fit(ct.top_right), fit(ct.bottom_left), ct.bottom_right, ct.lossy
-        )
-        top = m + (study_tag_height(self) if self.study_tag is not None else 0)
-        for i, line in enumerate(ct.top_left):
-            self._text(p, m, top + lh * (i + 1) - fm.descent(), line)
-        for i, line in enumerate(ct.top_right):
-            x = w - m - fm.horizontalAdvance(line)
-            self._text(p, x, top + lh * (i + 1) - fm.descent(), line)
-        bl = list(ct.bottom_left)
-        if waiting:
-            bl.append("loading…")
-        if self.message:
-            bl.append(self.message[:120])
-        for i, line in enumerate(reversed(bl)):
-            color = QColor(255, 120, 120) if line == self.message[:120] else _TEXT
-            self._text(p, m, h - m - lh * i - fm.descent(), line, color)
-        for i, line in enumerate(reversed(ct.bottom_right)):
-            color = _LOSSY if line.startswith("LOSSY") else _TEXT
-            if line.startswith("LOSSY"):
-                bold = QFont(font)
-                bold.setBold(True)
-                p.setFont(bold)
-            self._text(
-                p,
-                w - m - p.fontMetrics().horizontalAdvance(line),
-                h - m - lh * i - fm.descent(),
-                line,
-                color,
-            )
-            p.setFont(font)
-        if matrix is not None and plane is not None:
-            right, down = screen_axes_in_patient(matrix, plane.row_dir, plane.col_dir)
-            labels = orientation_labels(right, down)
-            big = QFont(font)
-            big.setPointSizeF(font.pointSizeF() * 1.2)
-            big.setBold(True)
-            p.setFont(big)
-            bfm = p.fontMetrics()
-            self._text(p, m, h / 2 + bfm.ascent() / 2, labels["left"])
-            self._text(
-                p,
-                w - m - bfm.horizontalAdvance(labels["right"]),
-                h / 2 + bfm.ascent() / 2,
-                labels["right"],
-            )
-            top_x = w / 2 - bfm.horizontalAdvance(labels["top"]) / 2
-            self._text(p, top_x, top + bfm.ascent(), labels["top"])
-            self._text(
-                p,
-                w / 2 - bfm.horizontalAdvance(labels["bottom"]) / 2,
-                h - m - bfm.descent(),
-                labels["bottom"],
-            )
-            p.setFont(font)
-        if geo is not None and geo.spacing is not None:
-            self._draw_scale_bar(p, geo, scale, ds, lh)
-
-    def _draw_scale_bar(self, p: QPainter, geo, scale: float, ds, lh: float) -> None:
-        mm_per_px = min(geo.spacing) / scale
-        bar = scale_bar_mm(mm_per_px, self.height() * 0.25)
-        if bar is None:
-            return
-        mm, px = bar
-        cal = calibration_for(ds, self.model.source.frames[self.model.state.index].frame_index)
-        x = self.width() - SCROLLBAR_W - 14
-        y0 = self.height() / 2 + 2 * lh  # below the orientation label on the right edge
-        if y0 + px > self.height() - 5 * lh:
-            return
-        pen = QPen(_TEXT)
-        pen.setWidthF(1.2)
-        p.setPen(pen)
-        p.drawLine(QPointF(x, y0), QPointF(x, y0 + px))
-        for k in range(11 if mm >= 10 else 2):
-            t = y0 + px * k / (10 if mm >= 10 else 1)
-            tick = 7 if k in (0, 5, 10) or mm < 10 else 4
-            p.drawLine(QPointF(x - tick, t), QPointF(x, t))
-        text = f"{mm:g} mm"
-        p.save()
-        small = QFont(p.font())
-        small.setPointSizeF(max(6.5, p.font().pointSizeF() * 0.85))
-        p.setFont(small)
-        fm = p.fontMetrics()
-        self._text(p, x - 10 - fm.horizontalAdvance(text), y0 + px / 2, text)
-        source = _CALIBRATION_LABELS.get(cal.source, cal.source)
-        self._text(
-            p,
-            x - 10 - fm.horizontalAdvance(source),
-            y0 + px / 2 + fm.height(),
-            source,
-            QColor(170, 170, 160),
-        )
-        p.restore()
 
     def _draw_scrollbar(self, p: QPainter) -> None:
         src = self.model.source

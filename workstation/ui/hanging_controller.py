@@ -146,6 +146,7 @@ class HangingController(QObject):
         gen = self._generation
         self.pending = True
         self._prefer_prior_stage = prefer_prior_stage
+        self.remote = ()  # the priors found on the nodes belong to the study opened before
         self.message.emit("Reading the study and its priors…")
         self._run(gen, lambda: self._prepared.emit(gen, self.prepare(study_uid)))
 
@@ -175,12 +176,8 @@ class HangingController(QObject):
         chosen = self.match.name if keep_stage and self.match is not None else None
         self.inputs = inputs
         self._forget_sources(keep=set(inputs.sets))
-        self._rank(chosen, self.stage_index if keep_stage else 0)
-        if not keep_stage and self._prefer_prior_stage and self.match is not None:
-            for stage in self.match.stages:
-                if any(c.study != "current" and not c.empty for c in stage.viewports):
-                    self.apply(self.match, stage.index)
-                    break
+        prefer_prior = not keep_stage and self._prefer_prior_stage
+        self._rank(chosen, self.stage_index if keep_stage else 0, prefer_prior=prefer_prior)
         self.pending = False
         if self._refreshing:
             self._refreshing = False
@@ -192,7 +189,9 @@ class HangingController(QObject):
             current = inputs.current
             self._run(gen, lambda: self._remote.emit(gen, tuple(self.find_remote(current))))
 
-    def _rank(self, chosen: str | None, stage: int) -> None:
+    def _rank(self, chosen: str | None, stage: int, *, prefer_prior: bool = False) -> None:
+        """Match the protocols and hang the chosen (else the best) one at ``stage``, or with
+        ``prefer_prior`` at its first stage that shows a prior, when it has one."""
         assert self.inputs is not None
         local = {c.study_uid for c in self.inputs.candidates}
         candidates = [
@@ -206,6 +205,15 @@ class HangingController(QObject):
         if match is None:
             self.message.emit("No hanging protocol matches this study")
             return
+        if prefer_prior:
+            stage = next(
+                (
+                    st.index
+                    for st in match.stages
+                    if any(c.study != "current" and not c.empty for c in st.viewports)
+                ),
+                stage,
+            )
         self.apply(match, min(stage, max(len(match.stages) - 1, 0)))
 
     def _on_remote(self, gen: int, remote: tuple[StudyFacts, ...]) -> None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 
-from PySide6.QtCore import QDate, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateEdit,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -22,14 +21,10 @@ from PySide6.QtWidgets import (
 
 from workstation.ui.browser.search_form import (
     CUSTOM,
-    DATE_CHOICES,
     MODALITIES,
     StudyQueryFields,
+    _qdate,
 )
-
-
-def _qdate(day: _dt.date) -> QDate:
-    return QDate(day.year, day.month, day.day)
 
 
 class RemoteQueryForm(StudyQueryFields, QWidget):
@@ -57,15 +52,8 @@ class RemoteQueryForm(StudyQueryFields, QWidget):
         self.modality.lineEdit().setPlaceholderText("Any")
         self.modality.lineEdit().returnPressed.connect(self.submit)
         self.modality.setMinimumContentsLength(4)
-        self.date_choice = QComboBox(objectName="DateChoice")
-        self.date_choice.addItems(list(DATE_CHOICES))
+        self._make_date_fields(today)
         self.date_choice.currentTextChanged.connect(self._show_custom_dates)
-        today_q = _qdate(today())
-        self.date_from = QDateEdit(today_q.addDays(-7), calendarPopup=True)
-        self.date_to = QDateEdit(today_q, calendarPopup=True)
-        for edit in (self.date_from, self.date_to):
-            edit.setDisplayFormat("yyyy-MM-dd")
-            edit.setVisible(False)
         self.search_button = QPushButton("Search", toolTip="Query the node (Enter)")
         self.search_button.clicked.connect(self.submit)
         clear = QPushButton("Clear", toolTip="Empty the fields")

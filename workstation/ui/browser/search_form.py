@@ -50,6 +50,17 @@ class StudyQueryFields:
     ``patient_id``, ``modality``, ``accession``, ``description``, the date choice and range,
     and ``_today``, read into a :class:`StudyQuery`."""
 
+    def _make_date_fields(self, today: Callable[[], _dt.date]) -> None:
+        """The date choice and the custom range (hidden until "Custom range" is chosen)."""
+        self.date_choice = QComboBox(objectName="DateChoice")
+        self.date_choice.addItems(list(DATE_CHOICES))
+        today_q = _qdate(today())
+        self.date_from = QDateEdit(today_q.addDays(-7), calendarPopup=True)
+        self.date_to = QDateEdit(today_q, calendarPopup=True)
+        for edit in (self.date_from, self.date_to):
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setVisible(False)
+
     def query(self) -> StudyQuery:
         """The query the fields describe now."""
         low, high = self._date_range()
@@ -107,15 +118,9 @@ class SearchForm(StudyQueryFields, QWidget):
         self.modality.setMinimumContentsLength(4)
         self.modality.currentTextChanged.connect(self._soon)
 
-        self.date_choice = QComboBox(objectName="DateChoice")
-        self.date_choice.addItems(list(DATE_CHOICES))
+        self._make_date_fields(today)
         self.date_choice.currentTextChanged.connect(self._date_choice_changed)
-        today_q = _qdate(today())
-        self.date_from = QDateEdit(today_q.addDays(-7), calendarPopup=True)
-        self.date_to = QDateEdit(today_q, calendarPopup=True)
         for edit in (self.date_from, self.date_to):
-            edit.setDisplayFormat("yyyy-MM-dd")
-            edit.setVisible(False)
             edit.dateChanged.connect(self._soon)
 
         search = QPushButton("Search", toolTip="Search now (Enter)")

@@ -210,12 +210,17 @@ class Gui:
 
         states = self.presentation_states = PresentationStateService(self.services.archive)
 
+        loaded: dict = {}  # a stored GSPS never changes: read each once, not on every refresh
+
         def list_states(series_uid: str):
-            return [
-                states.load_gsps(o.sop_instance_uid)
-                for o in states.for_series(series_uid)
-                if o.kind == "GSPS"
-            ]
+            out = []
+            for o in states.for_series(series_uid):
+                if o.kind != "GSPS":
+                    continue
+                if o.sop_instance_uid not in loaded:
+                    loaded[o.sop_instance_uid] = states.load_gsps(o.sop_instance_uid)
+                out.append(loaded[o.sop_instance_uid])
+            return out
 
         def save_state(state, images, measurements) -> str:
             stored = states.save_gsps(state, images, measurements=measurements)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from workstation.core.frame_cache import FrameCache
 from workstation.core.frame_source import FrameSource
+from workstation.ui.annotation_tools import TOOLS
 from workstation.ui.frame_service import FrameService
 from workstation.ui.series_opener import SeriesOpener
 from workstation.ui.series_request import SeriesRequest
@@ -337,8 +338,6 @@ class MainWindow(QMainWindow):
     def _build_measure_tools(self, tb: QToolBar, group: QActionGroup) -> None:
         """A "Measure" button: the last measurement or annotation tool used, and a menu of all
         of them (in the same group as the other left-button tools)."""
-        from workstation.ui.annotation_tools import TOOLS
-
         menu = QMenu("Measure", self)
         for tool, tip in TOOLS.items():
             text = tip.split(" (")[0]
@@ -362,8 +361,6 @@ class MainWindow(QMainWindow):
             v.left_tool = None if tool == "window_level" else tool
         self.tool_actions[tool].setChecked(True)
         if hasattr(self, "measure_button"):
-            from workstation.ui.annotation_tools import TOOLS
-
             if tool in TOOLS:
                 self._last_measure_tool = tool
                 self.measure_button.setText(self.tool_actions[tool].text())

@@ -110,3 +110,32 @@ def test_orientation_labels_follow_rotation_and_flip() -> None:
         "top": "A",
         "bottom": "P",
     }
+
+
+@pytest.mark.parametrize(
+    ("align", "left_x", "top_y"),
+    [((1, 0), 0.0, 100.0), ((-1, 0), 0.0, 100.0), ((0, -1), 0.0, 0.0), ((0, 1), 0.0, 200.0)],
+)
+def test_align_holds_the_fitted_image_against_an_edge(align, left_x, top_y) -> None:
+    # 200 x 100 fitted into 400 x 400 fills the width: only the vertical alignment moves it
+    c = corners(ViewState(align=align))
+    assert c["top_left"] == pytest.approx((left_x, top_y))
+
+
+def test_align_right_puts_a_tall_image_against_the_right_edge_after_flip_and_rotation() -> None:
+    geo = ImageGeometry(rows=300, cols=100, spacing=(0.1, 0.1))  # a mammogram: tall and narrow
+    for state in (ViewState(align=(1, 0)), ViewState(align=(1, 0), flip=True)):
+        m = display_transform(state, geo, VIEW)
+        xs = [to_screen(m, c, r)[0] for c in (-0.5, 99.5) for r in (-0.5, 299.5)]
+        assert max(xs) == pytest.approx(400.0) and min(xs) == pytest.approx(400 - 400 / 3)
+    m = display_transform(ViewState(align=(-1, 0)), geo, VIEW)
+    xs = [to_screen(m, c, r)[0] for c in (-0.5, 99.5) for r in (-0.5, 299.5)]
+    assert min(xs) == pytest.approx(0.0)
+    # a pan still moves it, and a free zoom about a point keeps that point in place
+    panned = display_transform(ViewState(align=(1, 0), pan=(-10.0, 0.0)), geo, VIEW)
+    assert to_screen(panned, 99.5, 0)[0] == pytest.approx(390.0)
+    s = ViewState(align=(1, 0))
+    anchor = (380.0, 200.0)
+    under = to_image(display_transform(s, geo, VIEW), *anchor)
+    z = zoom_about(s, 2.0, anchor, geo, VIEW)
+    assert to_screen(display_transform(z, geo, VIEW), *under) == pytest.approx(anchor)

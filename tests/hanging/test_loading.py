@@ -81,7 +81,7 @@ stages:
     viewports:
       - {display_set: a, study: other, rotate: 45}
       - {display_set: b}
-      - {display_set: a}
+      - {display_set: a, align: left right}
 """
     protocol, errors = load_protocol_text(text, "many.yaml")
     assert protocol is None
@@ -97,6 +97,7 @@ stages:
     assert any(e.line == 15 and "study 'other'" in e.message for e in errors)
     assert any(e.line == 15 and "rotate must be" in e.message for e in errors)
     assert "no display set 'b'" in text_of[16]
+    assert any(e.line == 17 and "align must be left, right" in e.message for e in errors)
 
 
 def test_user_protocol_overrides_builtin_by_name(tmp_path):
@@ -129,7 +130,8 @@ def test_save_layout_as_protocol_round_trip(tmp_path):
     text = protocol_yaml_from_layout("my-chest", "1+2", [
         SavedViewport("CT", "LUNG 1.0", options=ViewportOptions(window="Lung", sync_group="g")),
         SavedViewport("CT", "LUNG 1.0", prior=True, options=ViewportOptions(
-            window="Lung", flip_horizontal=True, reformat=Reformat("coronal", 10.0, "mip"))),
+            window="Lung", flip_horizontal=True, reformat=Reformat("coronal", 10.0, "mip"),
+            align=("right", "top"))),
         None,
     ])  # fmt: skip
     protocol, errors = load_protocol_text(text, "saved.yaml")
@@ -147,4 +149,6 @@ def test_save_layout_as_protocol_round_trip(tmp_path):
     second = stage.viewports[1].options
     assert second.window == "Lung" and second.flip_horizontal
     assert second.reformat == Reformat("coronal", 10.0, "mip")
+    assert second.align == ("right", "top") and second.align_steps() == (1, -1)
+    assert stage.viewports[0].options.align == ("center", "center")
     assert stage.viewports[0].options.sync_group == "g"

@@ -67,6 +67,9 @@ def test_mammography_flip_follows_patient_orientation(protocols):
     best = best_protocol(hung, [], protocols)
     assert [v.options.flip_horizontal for v in best.stages[0].viewports] == [False] * 4
     assert "not flipped" in best.stages[0].viewports[0].reason
+    # chest walls against the middle of the screen: right breasts to the right, left to the left
+    for stage in best.stages:
+        assert [v.options.align_steps() for v in stage.viewports] == [(1, 0), (-1, 0)] * 2
 
 
 def test_mammography_without_prior_leaves_prior_cells_empty(protocols):

@@ -3,6 +3,8 @@ protocol's comparison stage, current beside prior."""
 
 from __future__ import annotations
 
+import pytest
+
 from workstation.app.gui import Gui
 from workstation.app.services import Services
 from workstation.core.registration import Registration
@@ -44,6 +46,58 @@ def test_demo_opens_the_ct_beside_its_prior(qapp, tmp_path) -> None:
         assert right.model.state.index != 60 and abs(za - zb) <= 1.25
         studies = list(services.archive.find("STUDY", {}))
         assert gui.study_browser.model.rowCount() == len(studies) >= 4
+    finally:
+        gui.close()
+        services.archive.close()
+
+
+def test_demo_mammograms_hang_back_to_back_with_chest_walls_meeting(qapp, tmp_path) -> None:
+    """Screening mammography: R views on the left with their chest wall against the right edge
+    of the viewport, L views on the right against the left edge, current and prior alike."""
+    import numpy as np
+
+    services = Services(home=tmp_path / "home")
+    gui = Gui(services)
+    try:
+        gui.window.resize(2400, 1000)
+        gui.window.show()
+        assert gui.install_demo(ask=False)
+        studies = sorted(
+            services.archive.find("STUDY", {"PatientID": "DEMO-MG-0004"}),
+            key=lambda r: str(r["StudyDate"]),
+        )
+        gui.hanging.open_study(str(studies[-1]["StudyInstanceUID"]))
+        assert gui.wait_until_painted(timeout_s=60)
+        assert gui.hanging.match.name == "mammo-screening"
+        for stage in range(3):
+            gui.hanging.apply(gui.hanging.match, stage)
+            assert gui.wait_until_painted(timeout_s=60)
+            views = gui.window.viewer.visible()
+            assert len(views) == 4
+            for i, v in enumerate(views):
+                ds = v.model.source.header(0)
+                m = v.model.transform()
+                geo = v.model.geometry()
+                xs = [
+                    float((m @ np.array([c, r, 1.0]))[0])
+                    for c in (-0.5, geo.cols - 0.5)
+                    for r in (-0.5, geo.rows - 0.5)
+                ]
+                width = v.model.viewport_size[0]
+                assert max(xs) - min(xs) < width - 20  # narrower than the viewport: room to move
+                if i % 2 == 0:
+                    assert str(ds.ImageLaterality) == "R"
+                    assert max(xs) == pytest.approx(width, abs=0.5)
+                else:
+                    assert str(ds.ImageLaterality) == "L"
+                    assert min(xs) == pytest.approx(0.0, abs=0.5)
+                # the chest wall (the image's posterior edge) is the edge against the middle:
+                # the rendered picture has breast tissue in the column next to the middle line
+                img = v.grab().toImage()
+                x = img.width() - 3 if i % 2 == 0 else 2
+                y0, y1 = img.height() // 3, 2 * img.height() // 3
+                lit = sum(1 for y in range(y0, y1, 4) if img.pixelColor(x, y).lightness() > 40)
+                assert lit > 0.8 * len(range(y0, y1, 4))
     finally:
         gui.close()
         services.archive.close()

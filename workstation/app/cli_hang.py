@@ -177,6 +177,8 @@ def _options(o: Any) -> str:
         parts.append("flip vertical")
     if o.rotate:
         parts.append(f"rotate {o.rotate}")
+    if tuple(o.align) != ("center", "center"):
+        parts.append("align " + " ".join(a for a in o.align if a != "center"))
     if o.reformat is not None:
         parts.append(f"reformat {o.reformat.plane} {o.reformat.slab_mm:g} mm {o.reformat.mode}")
     return ("  " + ", ".join(parts)) if parts else ""

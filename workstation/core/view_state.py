@@ -50,6 +50,12 @@ class ViewState:
         Horizontal flip of the image (applied before the rotation).
     invert : bool
         Invert the grey scale relative to what the file asks for.
+    align : (int, int)
+        Where the image sits in the viewport when it is not zoomed freely (``fit``,
+        ``one_to_one``, ``true_size``): horizontally -1 against the left edge, 0 centred, 1
+        against the right edge; vertically -1 top, 0 centred, 1 bottom (the Hanging Protocol
+        IOD's Display Set Horizontal / Vertical Justification; mammograms hang with the chest
+        wall against the middle of the screen). ``pan`` is added to it.
     """
 
     index: int = 0
@@ -61,6 +67,7 @@ class ViewState:
     rotation: int = 0
     flip: bool = False
     invert: bool = False
+    align: tuple[int, int] = (0, 0)
 
     def rotated(self, quarter_turns: int) -> ViewState:
         """Rotate the displayed image clockwise by ``quarter_turns`` x 90 degrees."""
@@ -163,6 +170,12 @@ def display_transform(
     lin = s * _linear(state, geo)
     centre = np.array([geo.cols / 2 - 0.5, geo.rows / 2 - 0.5])
     target = np.array([viewport[0] / 2 + state.pan[0], viewport[1] / 2 + state.pan[1]])
+    if state.zoom_mode != "free" and state.align != (0, 0):
+        # the image's on-screen extent; the spare room (negative when it overflows) moves it
+        # against the edge asked for
+        extent = np.abs(lin) @ np.array([float(geo.cols), float(geo.rows)])
+        spare = np.array([viewport[0], viewport[1]], dtype=np.float64) - extent
+        target = target + np.array(state.align, dtype=np.float64) * spare / 2
     m = np.eye(3)
     m[:2, :2] = lin
     m[:2, 2] = target - lin @ centre
@@ -211,7 +224,8 @@ def zoom_about(
     s0 = effective_scale(state, geo, viewport, device_pixel_ratio, screen_px_per_mm)
     s1 = min(max(s0 * factor, MIN_ZOOM), MAX_ZOOM)
     k = s1 / s0
-    cx, cy = viewport[0] / 2 + state.pan[0], viewport[1] / 2 + state.pan[1]
+    m = display_transform(state, geo, viewport, device_pixel_ratio, screen_px_per_mm)
+    cx, cy = to_screen(m, geo.cols / 2 - 0.5, geo.rows / 2 - 0.5)  # alignment included
     ax, ay = anchor
     new_centre = (ax + (cx - ax) * k, ay + (cy - ay) * k)
     pan = (new_centre[0] - viewport[0] / 2, new_centre[1] - viewport[1] / 2)

@@ -164,6 +164,11 @@ class ViewportModel:
         x, y = self.state.pan
         self._set("view", pan=(x + dx, y + dy))
 
+    def set_align(self, horizontal: int, vertical: int) -> None:
+        """Hold the image against viewport edges when not zoomed freely (see
+        :attr:`ViewState.align`): -1 left/top, 0 centred, 1 right/bottom."""
+        self._set("view", align=(int(horizontal), int(vertical)))
+
     def rotate(self, quarter_turns: int) -> None:
         new = self.state.rotated(quarter_turns)
         self._set("view", rotation=new.rotation)

@@ -158,6 +158,11 @@ class ViewportOptions:
         image's rows run towards this patient direction (from Patient Orientation); used to hang
         mammograms back to back whatever the detector wrote. Resolved by the matcher into
         ``flip_horizontal``.
+    align : (str, str)
+        Horizontal (``left``, ``center``, ``right``) and vertical (``top``, ``center``,
+        ``bottom``) placement of the image in the viewport, as the Hanging Protocol IOD's
+        Display Set Horizontal / Vertical Justification: mammograms hung back to back keep their
+        chest walls against the middle of the screen.
     reformat : Reformat or None
     """
 
@@ -169,6 +174,7 @@ class ViewportOptions:
     flip_vertical: bool = False
     rotate: int = 0
     row_towards: str | None = None
+    align: tuple[str, str] = ("center", "center")
     reformat: Reformat | None = None
 
     def view_transform(self) -> tuple[bool, int]:
@@ -178,12 +184,18 @@ class ViewportOptions:
         flip = self.flip_horizontal != self.flip_vertical
         return flip, (self.rotate + (180 if self.flip_vertical else 0)) % 360
 
+    def align_steps(self) -> tuple[int, int]:
+        """``align`` as ``workstation.core.view_state.ViewState.align`` holds it (-1, 0, 1)."""
+        h = {"left": -1, "center": 0, "right": 1}.get(self.align[0], 0)
+        v = {"top": -1, "center": 0, "bottom": 1}.get(self.align[1], 0)
+        return h, v
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "window": self.window, "invert": self.invert, "initial_image": self.initial_image,
             "sync_group": self.sync_group, "flip_horizontal": self.flip_horizontal,
             "flip_vertical": self.flip_vertical, "rotate": self.rotate,
-            "row_towards": self.row_towards,
+            "row_towards": self.row_towards, "align": list(self.align),
         }  # fmt: skip
         r = self.reformat
         out["reformat"] = None if r is None else {"plane": r.plane, "slab_mm": r.slab_mm,

@@ -43,6 +43,8 @@ def _options(o: ViewportOptions) -> dict[str, Any]:
         out["rotate"] = o.rotate
     if o.row_towards:
         out["row_towards"] = o.row_towards
+    if o.align != ("center", "center"):
+        out["align"] = " ".join(a for a in o.align if a != "center")
     if o.reformat is not None:
         out["reformat"] = {"plane": o.reformat.plane, "slab_mm": o.reformat.slab_mm,
                            "mode": o.reformat.mode}  # fmt: skip

@@ -53,7 +53,7 @@ _PRIOR_KEYS = ("id", "rule", "index", "months", "same_modality", "same_body_part
 _SELECTOR_KEYS = ("id", "rules", "required", "sort", "distinct")
 _STAGE_KEYS = ("name", "layout", "viewports")
 _OPTION_KEYS = ("window", "invert", "initial_image", "sync_group", "flip", "rotate",
-                "row_towards", "reformat")  # fmt: skip
+                "row_towards", "align", "reformat")  # fmt: skip
 _VIEWPORT_KEYS = ("display_set", "study", *_OPTION_KEYS)
 _FLIPS = {"none": (False, False), "horizontal": (True, False), "vertical": (False, True),
           "both": (True, True)}  # fmt: skip
@@ -282,9 +282,30 @@ def _options(c: _Checker, raw: dict, what: str) -> ViewportOptions:
                     f"{what}: row_towards must be one of {', '.join(_DIRECTIONS)}")  # fmt: skip
         else:
             kw["row_towards"] = towards
+    if "align" in raw:
+        align = _align(raw["align"])
+        if align is None:
+            c.error(_key_line(raw, "align"),
+                    f"{what}: align must be left, right, top, bottom or center, or a horizontal "
+                    "and a vertical one (e.g. 'right top')")  # fmt: skip
+        else:
+            kw["align"] = align
     if "reformat" in raw:
         kw["reformat"] = _reformat(c, raw["reformat"], _key_line(raw, "reformat"), what)
     return ViewportOptions(**kw)
+
+
+def _align(raw: Any) -> tuple[str, str] | None:
+    """``'right'``, ``'right top'``, ``'center'``... -> (horizontal, vertical); None if invalid."""
+    if not isinstance(raw, str):
+        return None
+    words = raw.lower().replace(",", " ").split()
+    h = [w for w in words if w in ("left", "right")]
+    v = [w for w in words if w in ("top", "bottom")]
+    rest = [w for w in words if w not in ("left", "right", "top", "bottom", "center", "centre")]
+    if not words or rest or len(h) > 1 or len(v) > 1 or len(words) > 2:
+        return None
+    return (h[0] if h else "center", v[0] if v else "center")
 
 
 def _reformat(c: _Checker, raw: Any, line: int, what: str) -> Reformat | None:

@@ -252,7 +252,7 @@ class HangingController(QObject):
     def layout_as_protocol(self, name: str, label: str = "") -> str:
         """The YAML text of a protocol that hangs the current layout again: each viewport's
         modality and series description, whether it shows a prior, its window preset, invert,
-        flip and rotation."""
+        flip, rotation and alignment."""
         from workstation.hanging import SavedViewport, ViewportOptions, protocol_yaml_from_layout
 
         saved: list[SavedViewport | None] = []
@@ -264,11 +264,13 @@ class HangingController(QObject):
             ds = m.source.header(0)
             st = m.state
             window = st.voi_label[len("preset ") :] if st.voi_label.startswith("preset ") else None
+            h, vert = st.align
             options = ViewportOptions(
                 window=window,
                 invert=st.invert,
                 flip_horizontal=st.flip,
                 rotate=st.rotation % 360,
+                align=(("left", "center", "right")[h + 1], ("top", "center", "bottom")[vert + 1]),
             )
             saved.append(
                 SavedViewport(
@@ -378,6 +380,8 @@ class HangingController(QObject):
             model.rotate(rotation // 90)
         if options.invert:
             model.toggle_invert()
+        if options.align != ("center", "center"):
+            model.set_align(*options.align_steps())
         if options.window:
             self._apply_window(viewport, options.window)
         if options.sync_group:

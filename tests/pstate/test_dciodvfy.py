@@ -118,7 +118,7 @@ def test_our_kos_pass_dciodvfy_and_read_back(tmp_path, corpus_dir) -> None:
     images = [pydicom.dcmread(folder / n, stop_before_pixels=True) for n in ("I100", "I110", "I90")]
     for title in ("of_interest", "for_teaching"):
         path = tmp_path / f"kos_{title}.dcm"
-        write_kos(images, title=title, description="three slices").save_as(
+        write_kos(images, title=title, description="three slices", creator="Doe^John").save_as(
             path, enforce_file_format=True
         )
         _check(path)

@@ -24,7 +24,7 @@ from workstation.core.dicom_file import DicomFile
 from workstation.core.frame_source import image_geometry
 from workstation.core.geometry import plane_from_dataset
 from workstation.core.measurements import Measurement, measure, modality_unit
-from workstation.core.overlays import burn_in
+from workstation.core.overlays import burn_in, select_planes
 from workstation.core.pipeline import FrameRenderer
 from workstation.core.view_state import ImageGeometry
 from workstation.pstate.apply import area_transform, identity_window
@@ -135,11 +135,10 @@ def render_with_state(
     )
     rendered = renderer.render(voi=view.voi, invert=view.invert, overlays=False)
     pixels = rendered.pixels
-    if p.overlays_on and renderer.overlay_planes:
-        planes = [pl for pl in renderer.overlay_planes if pl.group in p.overlays_on]
-        if planes:
-            pixels = pixels.copy()
-            burn_in(pixels, planes)
+    planes = select_planes(renderer.overlay_planes, p.overlays_on)  # only the activated groups
+    if planes:
+        pixels = pixels.copy()
+        burn_in(pixels, planes)
 
     # a QApplication (not a bare QGuiApplication): the same process may build widgets later,
     # which abort under a QGuiApplication

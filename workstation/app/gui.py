@@ -207,8 +207,13 @@ class Gui:
         if not with_archive:
             return
         from workstation.app.presentation_states import PresentationStateService
+        from workstation.ui.key_image_panel import KeyImagePanel
+        from workstation.ui.object_sender import ObjectSender
 
-        states = self.presentation_states = PresentationStateService(self.services.archive)
+        tabs = self.remote_tabs  # the node list (and our AE title) of the browser's PACS tabs
+        states = self.presentation_states = PresentationStateService(
+            self.services.archive, identity=tabs.identity if tabs is not None else None
+        )
 
         loaded: dict = {}  # a stored GSPS never changes: read each once, not on every refresh
 
@@ -228,12 +233,24 @@ class Gui:
 
         def save_key_images(items, description: str) -> str:
             stored = states.save_kos([header for header, _ in items], description=description)
+            self.presentation_panel.refresh()  # the new note is listed with the study
             return f"Key images ({len(items)}) saved as '{stored.label}' with the study"
 
-        self.presentation_panel = panel = PresentationPanel(
-            self.window.viewer, list_states, save_state, save_key_images
+        key_panel = KeyImagePanel(
+            self.window.viewer, states.for_study, states.key_image_files, self.cache,
+            registry=self.services.registry,
+            on_opened=lambda _v, stack: self.presentation_panel.controller.mark(stack.marked),
+        )  # fmt: skip
+        self.object_sender = ObjectSender(
+            states.send, lambda: tabs.nodes if tabs is not None else (), self.window
         )
+        self.presentation_panel = panel = PresentationPanel(
+            self.window.viewer, list_states, save_state, save_key_images,
+            key_images=key_panel, sender=self.object_sender,
+        )  # fmt: skip
         self.window.add_side_panel("Presentation states", panel)
+        self.app.aboutToQuit.connect(key_panel.shutdown)
+        self.app.aboutToQuit.connect(self.object_sender.shutdown)
         from PySide6.QtGui import QKeySequence
 
         menu = self.window.menuBar().addMenu("&Annotate")

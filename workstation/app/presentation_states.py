@@ -104,7 +104,7 @@ def _summary(path: Path, ds: Dataset) -> StoredObject:
     doc = read_kos(ds)
     return StoredObject(
         "KOS", doc.sop_instance_uid, doc.study_uid, doc.series_uid, doc.title, doc.description,
-        "", doc.created, tuple(dict.fromkeys(k.series_uid for k in doc.images if k.series_uid)),
+        doc.creator, doc.created, tuple(dict.fromkeys(k.series_uid for k in doc.images if k.series_uid)),
         doc.sop_instance_uids, path,
     )  # fmt: skip
 
@@ -173,11 +173,13 @@ class PresentationStateService:
         title: str = "of_interest",
         description: str = "",
         series_number: int = 901,
+        creator: str = "",
     ) -> StoredObject:
-        """Write a Key Object Selection marking ``images`` and store it in the archive."""
+        """Write a Key Object Selection marking ``images`` (in that order) and store it in the
+        archive."""
         ds = write_kos(
             images, title=title, description=description, series_number=series_number,
-            writer=self.writer,
+            writer=self.writer, creator=creator,
         )  # fmt: skip
         return self._store(ds, "key object selection")
 
@@ -238,6 +240,22 @@ class PresentationStateService:
     def load_kos(self, sop_uid: str) -> KeyObjectDocument:
         """The key object selection ``sop_uid`` from the archive."""
         return read_kos(self._path_of(sop_uid))
+
+    def locate(self, sop_uids: Sequence[str]) -> dict[str, Path]:
+        """The archive's file of each of ``sop_uids`` that it holds (absent ones left out)."""
+        found: dict[str, Path] = {}
+        wanted = list(dict.fromkeys(sop_uids))
+        for start in range(0, len(wanted), 500):  # one query per block of UIDs
+            chunk = "\\".join(wanted[start : start + 500])
+            for row in self.archive.find("IMAGE", {"SOPInstanceUID": chunk, "rel_path": ""}):
+                found.setdefault(str(row["SOPInstanceUID"]), self.archive.path_of(row["rel_path"]))
+        return found
+
+    def key_image_files(self, sop_uid: str) -> tuple[KeyObjectDocument, dict[str, Path]]:
+        """The key object selection ``sop_uid`` and the files of the images it marks that the
+        archive holds (an image absent from the archive has no entry)."""
+        doc = self.load_kos(sop_uid)
+        return doc, self.locate(doc.sop_instance_uids)
 
     def send(self, sop_uid: str, node: RemoteNode) -> StoreOutcome:
         """C-STORE one GSPS or KOS of the archive to ``node``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,12 +74,29 @@ def _raw_native_frame(ds: Dataset, frame_index: int) -> np.ndarray | None:
 
 
 def overlay_planes(
-    ds: Dataset, frame_index: int, image_shape: tuple[int, int]
+    ds: Dataset,
+    frame_index: int,
+    image_shape: tuple[int, int],
+    groups: Collection[int] | None = None,
 ) -> list[OverlayPlane]:
-    """The overlay planes that apply to a frame, placed on the image grid (Overlay Origin)."""
+    """The overlay planes that apply to a frame, placed on the image grid (Overlay Origin).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The image (its 60xx groups; the pixel data too for embedded overlays).
+    frame_index : int
+        0-based frame of the image.
+    image_shape : (rows, cols)
+    groups : collection of int, optional
+        Only these overlay groups (e.g. those a presentation state activates); None: every
+        group present.
+    """
     planes: list[OverlayPlane] = []
     raw = None
     for group in overlay_groups(ds):
+        if groups is not None and group not in groups:
+            continue
         if (group, 0x3000) not in ds and (group, 0x0102) in ds and raw is None:
             raw = _raw_native_frame(ds, frame_index)
         bits = _plane_bits(ds, group, frame_index, raw)
@@ -107,6 +125,15 @@ def overlay_planes(
             )
         )
     return planes
+
+
+def select_planes(
+    planes: Sequence[OverlayPlane], groups: Collection[int] | None
+) -> list[OverlayPlane]:
+    """The planes of ``planes`` whose group is in ``groups`` (all of them when None)."""
+    if groups is None:
+        return list(planes)
+    return [p for p in planes if p.group in groups]
 
 
 def burn_in(image: np.ndarray, planes: list[OverlayPlane], value: int = 255) -> np.ndarray:

@@ -59,6 +59,9 @@ class KeyObjectDocument:
     description: str
     created: datetime | None
     images: tuple[KeyImage, ...]
+    #: Who made it: the observer named in the content (person, else device), else the
+    #: document's Manufacturer; "" when none is given.
+    creator: str = ""
 
     @property
     def sop_instance_uids(self) -> tuple[str, ...]:
@@ -75,8 +78,10 @@ def write_kos(
     sop_instance_uid: str | None = None,
     instance_number: int = 1,
     writer: WriterInfo | None = None,
+    creator: str = "",
 ) -> Dataset:
-    """A Key Object Selection document marking ``images`` (their headers; one study).
+    """A Key Object Selection document marking ``images`` (their headers; one study), in the
+    order given. ``creator`` (a person's name) goes in the observer context when given.
 
     Raises
     ------
@@ -95,14 +100,21 @@ def write_kos(
         raise KosError(f"description too long ({len(description)} > 1024 characters)")
     writer = writer or WriterInfo()
     images = [image_header(ds) for ds in images]
+    person = None
+    if creator:
+        person = hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(creator),
+        )
     content = hd.ko.KeyObjectSelection(
         document_title=code,
         referenced_objects=list(images),
+        observer_person_context=person,
         description=description or None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # patient name form copied from the image
-        return hd.ko.KeyObjectSelectionDocument(
+        doc = hd.ko.KeyObjectSelectionDocument(
             evidence=list(images),
             content=content,
             series_instance_uid=series_uid or generate_uid(),
@@ -112,6 +124,9 @@ def write_kos(
             manufacturer=writer.manufacturer,
             institution_name=writer.institution_name,
         )
+    # what the study browser's series tile says (Series Description, Type 3)
+    doc.SeriesDescription = f"Key images: {description}"[:64] if description else "Key images"
+    return doc
 
 
 def _content_images(items, out: list[tuple[str, str, int | None]]) -> None:
@@ -129,6 +144,23 @@ def _content_images(items, out: list[tuple[str, str, int | None]]) -> None:
                         (str(ref.ReferencedSOPInstanceUID), str(ref.ReferencedSOPClassUID), f)
                     )
         _content_images(item.get("ContentSequence"), out)
+
+
+_PERSON_OBSERVER_NAME = "121008"
+_DEVICE_OBSERVER_NAME = "121013"
+
+
+def _observer(items) -> str:
+    """The person observer's name in the document's observer context, else the device's."""
+    found: dict[str, str] = {}
+    for item in items or []:
+        concept = item.get("ConceptNameCodeSequence")
+        code = str(concept[0].get("CodeValue", "")) if concept else ""
+        if code == _PERSON_OBSERVER_NAME and item.get("PersonName"):
+            found.setdefault(code, str(item.PersonName).replace("^", " ").strip())
+        elif code == _DEVICE_OBSERVER_NAME and item.get("TextValue"):
+            found.setdefault(code, str(item.TextValue))
+    return found.get(_PERSON_OBSERVER_NAME) or found.get(_DEVICE_OBSERVER_NAME, "")
 
 
 def read_kos(source: str | Path | Dataset) -> KeyObjectDocument:
@@ -170,6 +202,7 @@ def read_kos(source: str | Path | Dataset) -> KeyObjectDocument:
     for item in ds.get("ContentSequence") or []:
         if str(item.get("ValueType", "")) == "TEXT":
             description = str(item.get("TextValue", ""))
+    creator = _observer(ds.get("ContentSequence")) or str(ds.get("Manufacturer", "") or "")
     created = None
     try:
         created = datetime.strptime(
@@ -186,6 +219,7 @@ def read_kos(source: str | Path | Dataset) -> KeyObjectDocument:
         description=description,
         created=created,
         images=images,
+        creator=creator,
     )
 
 

@@ -1,25 +1,21 @@
-"""Presentation states and key images in the viewer.
+"""Presentation states and key images in the viewer: the dock.
 
-:class:`PresentationController` applies a :class:`~workstation.pstate.model.PresentationState` to
-a viewport (window, displayed area, rotation/flip, invert, shutter, overlay activation and the
-annotations in their layers, through :mod:`workstation.pstate.apply`) and leaves it again,
-giving back the user's own view and annotations. It also builds the state to save from what a
-viewport shows, and keeps the key-image marks.
-
-:class:`PresentationPanel` is the dock: the states that reference the active viewport's series
-(from ``list_states``), Apply / Leave, "Save presentation state…", "Mark key image" and
-"Save key images…". Storing is the caller's: the panel hands the built state and the image
-headers to ``save_state`` and the marked images to ``save_key_images`` (both from ``app``).
+:class:`PresentationPanel` lists the states that reference the active viewport's series (from
+``list_states``), with Apply / Leave, "Save presentation state…", "Mark key image" and "Save key
+images…", the key-image notes of the study (a :class:`~workstation.ui.key_image_panel.KeyImagePanel`)
+and "Send to…" for the selected state or note (an
+:class:`~workstation.ui.object_sender.ObjectSender`). Applying, leaving, building the state to
+save and the key-image marks are the
+:class:`~workstation.ui.presentation_controller.PresentationController`'s. Storing is the
+caller's: the panel hands the built state and the image headers to ``save_state`` and the marked
+images to ``save_key_images`` (both from ``app``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -35,236 +31,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.core.annotation_store import AnnotationStore, image_key
-from workstation.core.annotations import ImageRef, Layer
-from workstation.core.view_state import ViewState
-from workstation.pstate.apply import (
-    identity_window,
-    presentation_from_view,
-    view_from_presentation,
+from workstation.net.nodes import RemoteNode
+from workstation.pstate.model import PresentationState
+from workstation.ui.key_image_panel import KeyImagePanel
+from workstation.ui.object_sender import ObjectSender
+from workstation.ui.presentation_controller import (
+    PresentationController,
+    series_uid_of,
+    study_uid_of,
 )
-from workstation.pstate.gsps_writer import content_label
-from workstation.pstate.model import ImagePresentation, PresentationState
 from workstation.ui.viewport import Viewport
 
 ListStates = Callable[[str], Sequence[PresentationState]]
 SaveState = Callable[[PresentationState, Sequence[Dataset], Mapping[str, object]], str]
 SaveKeyImages = Callable[[Sequence[tuple[Dataset, int | None]], str], str]
-
-
-@dataclass
-class _Applied:
-    state: PresentationState
-    user_view: ViewState
-    user_overlays: bool
-    store: AnnotationStore
-    shown: ImagePresentation | None = None
-    unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
-
-
-def _series_uid(v: Viewport) -> str:
-    src = v.model.source
-    if src is None or not v.model.count:
-        return ""
-    return str(src.header(v.model.state.index).get("SeriesInstanceUID", "") or "")
-
-
-def _index_of(v: Viewport, sop_uid: str, frame: int | None) -> int | None:
-    src = v.model.source
-    if src is None:
-        return None
-    for i, ref in enumerate(src.frames):
-        uid = ref.sop_instance_uid or str(src.header(i).get("SOPInstanceUID", ""))
-        fr = ref.frame_index + 1 if ref.frame_index is not None else None
-        if uid == sop_uid and (frame is None or fr is None or fr == frame):
-            return i
-    return None
-
-
-class PresentationController:
-    """Applies and leaves presentation states on viewports; builds states; keeps key images."""
-
-    def __init__(self) -> None:
-        self._applied: dict[int, _Applied] = {}
-        self._marks: dict[str, dict[tuple[str, int | None], ImageRef]] = {}
-
-    # --- applying ------------------------------------------------------------------------------
-    def applied(self, v: Viewport) -> PresentationState | None:
-        got = self._applied.get(id(v))
-        return got.state if got is not None else None
-
-    def apply(self, v: Viewport, state: PresentationState) -> bool:
-        """Show ``state`` on ``v``: its view of the image on screen (or of the first image it
-        references, which the viewport moves to), its shutter, overlays and annotations.
-        False when it references nothing in the viewport's series."""
-        if v.model.source is None:
-            return False
-        ref = v.annotation_tools.current_image()
-        if ref is None or state.for_image(ref.sop_instance_uid, ref.frame_number) is None:
-            for sop, frame in state.images:
-                i = _index_of(v, sop, frame)
-                if i is not None:
-                    v.model.set_index(i)
-                    break
-            else:
-                return False
-        self.leave(v)
-        store = AnnotationStore(state.all_annotations)
-        layers: dict[str, Layer] = {}
-        for p in state.images.values():
-            layers.update(p.layers)
-        applied = _Applied(state, v.model.state, v.show_overlays, store)
-        self._applied[id(v)] = applied
-
-        def shutter_for(image: ImageRef):
-            p = state.for_image(image.sop_instance_uid, image.frame_number)
-            return p.shutter if p is not None else None
-
-        v.annotation_tools.set_override(store, layers, shutter_for)
-        applied.unsubscribe = v.model.subscribe(
-            lambda model, what: self._follow(v) if what == "index" else None
-        )
-        self._follow(v)
-        return True
-
-    def _follow(self, v: Viewport) -> None:
-        """Set the view the state gives the image on screen (when it differs from the last)."""
-        applied = self._applied.get(id(v))
-        ref = v.annotation_tools.current_image()
-        if applied is None or ref is None:
-            return
-        p = applied.state.for_image(ref.sop_instance_uid, ref.frame_number)
-        if p is None or p == applied.shown:
-            return
-        applied.shown = p
-        geo = v.model.geometry()
-        renderer = v.current_renderer()
-        inverted = renderer.inverted_by_file if renderer is not None else False
-        view = view_from_presentation(
-            p,
-            geo,
-            v.model.viewport_size,
-            inverted_by_file=inverted,
-            base=v.model.state,
-            screen_px_per_mm=v.model.screen_px_per_mm,
-            # a state without a softcopy VOI means no VOI transformation (PS3.4 N.2.1.2), as
-            # DCMTK renders it, not "keep the user's window"
-            no_voi=identity_window(v.model.source.header(v.model.state.index)),
-        )
-        v.show_overlays = bool(p.overlays_on)
-        v.model.set_view(view)
-        v.update()
-
-    def leave(self, v: Viewport) -> None:
-        """Back to the user's own view, overlays and annotations."""
-        applied = self._applied.pop(id(v), None)
-        if applied is None:
-            return
-        if applied.unsubscribe is not None:
-            applied.unsubscribe()
-        v.annotation_tools.set_override(None)
-        v.show_overlays = applied.user_overlays
-        v.model.set_view(applied.user_view)
-        v.update()
-
-    # --- saving ---------------------------------------------------------------------------------
-    def build_state(
-        self, v: Viewport, label: str, description: str = "", creator: str = ""
-    ) -> tuple[PresentationState, list[Dataset], dict[str, object]]:
-        """The state that saves what ``v`` shows: the view of the image on screen applied to
-        every image of the series that carries annotations (and to that image), with each
-        image's annotations; plus the image headers and the measurements to write.
-
-        Raises
-        ------
-        ValueError
-            When the viewport shows nothing.
-        """
-        src, m = v.model.source, v.model
-        ref = v.annotation_tools.current_image()
-        if src is None or ref is None:
-            raise ValueError("no image in the viewport to save a presentation state of")
-        store = v.annotation_tools.store()
-        layers = dict(v.annotation_tools.layers)
-        keys = [image_key(ref)]
-        if store is not None:
-            keys += [k for k in store.images() if k not in keys]
-        renderer = v.current_renderer()
-        inverted = renderer.inverted_by_file if renderer is not None else False
-        window = v.effective_window()
-        images: dict[tuple[str, int | None], ImagePresentation] = {}
-        headers: dict[str, Dataset] = {}
-        measurements: dict[str, object] = {}
-        for sop, frame in keys:
-            i = _index_of(v, sop, frame)
-            if i is None:
-                continue
-            ds = src.header(i)
-            image = ImageRef(sop, frame, str(ds.get("SOPClassUID", "") or ""))
-            annotations = tuple(store.for_image((sop, frame))) if store is not None else ()
-            for a in annotations:
-                value = store.measurement(a.uid)
-                if value is not None:
-                    measurements[a.uid] = value
-            images[(sop, frame)] = presentation_from_view(
-                m.state,
-                image,
-                src.geometry(i),
-                m.viewport_size,
-                inverted_by_file=inverted,
-                voi=window,
-                annotations=annotations,
-                layers=layers or None,
-                overlays_on=(),
-                device_pixel_ratio=m.device_pixel_ratio,
-                screen_px_per_mm=m.screen_px_per_mm,
-            )
-            headers.setdefault(sop, ds)
-        first = src.header(m.state.index)
-        state = PresentationState(
-            sop_instance_uid=generate_uid(),
-            series_uid=str(first.get("SeriesInstanceUID", "") or ""),
-            study_uid=str(first.get("StudyInstanceUID", "") or ""),
-            label=content_label(label or "MEASUREMENTS"),
-            description=description,
-            creator=creator,
-            created=datetime.now(),
-            images=images,
-        )
-        return state, list(headers.values()), measurements
-
-    # --- key images -----------------------------------------------------------------------------
-    def toggle_key_image(self, v: Viewport) -> bool:
-        """Mark or unmark the image on screen; returns whether it is marked now."""
-        ref = v.annotation_tools.current_image()
-        series = _series_uid(v)
-        if ref is None:
-            return False
-        marks = self._marks.setdefault(series, {})
-        key = image_key(ref)
-        if key in marks:
-            del marks[key]
-            return False
-        marks[key] = ref
-        return True
-
-    def is_key_image(self, v: Viewport) -> bool:
-        ref = v.annotation_tools.current_image()
-        return ref is not None and image_key(ref) in self._marks.get(_series_uid(v), {})
-
-    def key_images(self, v: Viewport) -> list[tuple[Dataset, int | None]]:
-        """The marked images of ``v``'s series as (header, frame number), in display order."""
-        src = v.model.source
-        marks = self._marks.get(_series_uid(v), {})
-        out = []
-        if src is None:
-            return out
-        for i, ref in enumerate(src.frames):
-            uid = ref.sop_instance_uid or str(src.header(i).get("SOPInstanceUID", ""))
-            frame = ref.frame_index + 1 if ref.frame_index is not None else None
-            if (uid, frame) in marks:
-                out.append((src.header(i), frame))
-        return out
 
 
 class SaveStateDialog(QDialog):
@@ -305,6 +85,11 @@ class PresentationPanel(QWidget):
         Selection and returns a message.
     controller : PresentationController, optional
         Shared with other widgets (a private one when None).
+    key_images : KeyImagePanel, optional
+        The key-image notes of the study (listed under the states; opening one marks its
+        images).
+    sender : ObjectSender, optional
+        Sends the selected state or key-image note to a configured node ("Send to…").
     """
 
     message = Signal(str)
@@ -317,6 +102,9 @@ class PresentationPanel(QWidget):
         save_key_images: SaveKeyImages | None = None,
         controller: PresentationController | None = None,
         parent: QWidget | None = None,
+        *,
+        key_images: KeyImagePanel | None = None,
+        sender: ObjectSender | None = None,
     ) -> None:
         super().__init__(parent)
         self.viewer = viewer
@@ -324,9 +112,12 @@ class PresentationPanel(QWidget):
         self.save_state = save_state
         self.save_key_images = save_key_images
         self.controller = controller or PresentationController()
+        self.key_panel = key_images
+        self.sender = sender
         self._states: list[PresentationState] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(QLabel("Presentation states of the series", self))
         self.list = QListWidget(self)
         self.list.itemDoubleClicked.connect(lambda _: self.apply_selected())
         layout.addWidget(self.list)
@@ -338,6 +129,10 @@ class PresentationPanel(QWidget):
         self.leave_button.clicked.connect(self.leave)
         row.addWidget(self.apply_button)
         row.addWidget(self.leave_button)
+        self.send_state_button = QPushButton("Send to…", self)
+        self.send_state_button.setToolTip("C-STORE the selected state to a PACS node")
+        self.send_state_button.clicked.connect(lambda: self.send_selected("state"))
+        row.addWidget(self.send_state_button)
         layout.addLayout(row)
         self.save_button = QPushButton("Save presentation state…", self)
         self.save_button.clicked.connect(self.save_dialog)
@@ -353,6 +148,22 @@ class PresentationPanel(QWidget):
         row.addWidget(self.mark_button)
         row.addWidget(self.save_keys_button)
         layout.addLayout(row)
+        self.send_keys_button = QPushButton("Send to…", self)
+        self.send_keys_button.setToolTip("C-STORE the selected key-image note to a PACS node")
+        self.send_keys_button.clicked.connect(lambda: self.send_selected("key images"))
+        if key_images is not None:
+            key_images.setParent(self)
+            key_images.buttons.addWidget(self.send_keys_button)
+            key_images.message.connect(self._say)
+            key_images.opened.connect(lambda _stack: self.refresh())
+            key_images.list.currentRowChanged.connect(lambda _r: self._enable_send())
+            layout.addWidget(key_images)
+        else:
+            self.send_keys_button.hide()
+        if sender is not None:
+            sender.finished.connect(lambda _ok, text: self._say(text))
+            sender.finished.connect(lambda _ok, _text: self._enable_send())
+        self.list.currentRowChanged.connect(lambda _r: self._enable_send())
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
@@ -374,7 +185,7 @@ class PresentationPanel(QWidget):
         if self._unsub is not None:
             self._unsub()
         self._unsub = v.model.subscribe(lambda m, what: self._sync_mark())
-        series = _series_uid(v)
+        series = series_uid_of(v)
         try:
             self._states = list(self.list_states(series)) if series else []
         except (OSError, ValueError) as exc:
@@ -392,7 +203,53 @@ class PresentationPanel(QWidget):
             self.list.addItem(item)
         self.leave_button.setEnabled(applied is not None)
         self.apply_button.setEnabled(bool(self._states))
+        if self.key_panel is not None:
+            self.key_panel.refresh(study_uid_of(v))
+        self._enable_send()
         self._sync_mark()
+
+    def _enable_send(self) -> None:
+        can = self.sender is not None and not self.sender.busy
+        self.send_state_button.setVisible(self.sender is not None)
+        self.send_state_button.setEnabled(can and 0 <= self.list.currentRow() < len(self._states))
+        self.send_keys_button.setEnabled(
+            can and self.key_panel is not None and self.key_panel.selected() is not None
+        )
+
+    def send_selected(self, which: str = "state", node: RemoteNode | None = None) -> bool:
+        """Send the selected presentation state (``which="state"``) or key-image note
+        (``"key images"``) to ``node`` (asked for when None) in the background; the outcome
+        comes as a message. False when nothing was started."""
+        if self.sender is None:
+            return False
+        if which == "state":
+            row = self.list.currentRow()
+            if not 0 <= row < len(self._states):
+                self._say("Select a presentation state to send")
+                return False
+            uid, what = (
+                self._states[row].sop_instance_uid,
+                f"Presentation state {self._states[row].label}",
+            )
+        else:
+            doc = self.key_panel.selected() if self.key_panel is not None else None
+            if doc is None:
+                self._say("Select a key-image note to send")
+                return False
+            uid, what = doc.sop_instance_uid, f"Key images '{doc.label or 'Key images'}'"
+        if node is None:
+            if not self.sender.nodes():
+                self._say("No PACS node is set up: add one with Nodes… in the browser")
+                return False
+            node = self.sender.choose(self, what)
+            if node is None:
+                return False
+        if not self.sender.send(uid, what, node):
+            self._say("A send is still running; try again when it is done")
+            return False
+        self._say(f"Sending {what} to {node.name}…")
+        self._enable_send()
+        return True
 
     def _sync_mark(self) -> None:
         self.mark_button.setChecked(self.controller.is_key_image(self.viewport))
@@ -467,3 +324,6 @@ class PresentationPanel(QWidget):
             self._say(self.save_key_images(marked, description) or "Key images saved")
         except (OSError, ValueError) as exc:
             self._say(f"Key images not saved: {exc}")
+
+
+__all__ = ["PresentationController", "PresentationPanel", "SaveStateDialog"]

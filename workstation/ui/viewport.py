@@ -24,6 +24,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from workstation.core.comparison import StudyTag
+from workstation.core.overlays import burn_in, select_planes
 from workstation.core.pipeline import FrameRenderer
 from workstation.core.view_state import to_image
 from workstation.core.viewport_model import ViewportModel, auto_window
@@ -132,6 +133,9 @@ class Viewport(QWidget):
         #: What the left button does without modifiers when a toolbar tool overrides it.
         self.left_tool: str | None = None
         self.show_overlays = True
+        #: Overlay groups drawn when overlays are on (an applied presentation state's
+        #: activation); None: every group of the image.
+        self.overlay_groups: frozenset[int] | None = None
         self.show_annotations = True
         self.reference_lines: list[tuple[tuple[float, float], tuple[float, float]]] = []
         self.locate_point: tuple[float, float] | None = None
@@ -294,20 +298,22 @@ class Viewport(QWidget):
 
     def _image_for(self, r: FrameRenderer) -> QImage:
         st = self.model.state
-        key = (id(r), st.voi, st.invert, self.show_overlays)
+        groups = self.overlay_groups
+        key = (id(r), st.voi, st.invert, self.show_overlays, groups)
         if self._image is not None and key == self._image_key:
             return self._image
         out, scratch = self._buffers_for(r)
+        every = self.show_overlays and groups is None
         if r.is_color:
-            rendered = r.render(invert=st.invert, overlays=self.show_overlays)
-            np.copyto(out, rendered.pixels)
-            h, w = out.shape[:2]
+            np.copyto(out, r.render(invert=st.invert, overlays=every).pixels)
+        else:
+            r.render(voi=st.voi, invert=st.invert, overlays=every, out=out, scratch=scratch)
+        if self.show_overlays and groups is not None:
+            burn_in(out, select_planes(r.overlay_planes, groups))
+        h, w = out.shape[:2]
+        if r.is_color:
             img = QImage(out.data, w, h, 3 * w, QImage.Format.Format_RGB888)
         else:
-            r.render(
-                voi=st.voi, invert=st.invert, overlays=self.show_overlays, out=out, scratch=scratch
-            )
-            h, w = out.shape
             img = QImage(out.data, w, h, w, QImage.Format.Format_Grayscale8)
         self._image, self._image_key = img, key
         return img

@@ -283,3 +283,16 @@ def test_ge_tilted_head_ct_header_geometry(corpus_dir):
     np.testing.assert_allclose(p.normal, [0, 0.3173047, 0.9483237], atol=1e-6)
     assert classify_orientation(p.row_dir, p.col_dir) == "axial"
     assert orientation_labels(p.row_dir, p.col_dir)["bottom"] == "PF"
+
+
+def test_patient_orientation_gives_edge_labels_for_projection_images() -> None:
+    from workstation.core.geometry import orientation_labels, patient_orientation_axes
+
+    # a PA chest: rows run towards the patient's left, columns towards the feet
+    assert orientation_labels(*patient_orientation_axes(["L", "F"])) == {
+        "left": "R", "right": "L", "top": "H", "bottom": "F"}  # fmt: skip
+    # a right MLO hung as acquired: rows towards anterior, columns foot-and-right (foot first)
+    labels = orientation_labels(*patient_orientation_axes(["A", "FR"]))
+    assert labels == {"left": "P", "right": "A", "top": "HL", "bottom": "FR"}
+    for bad in (None, ["A"], ["A", "X"], ["", "F"], ["A", "R", "F"]):
+        assert patient_orientation_axes(bad) is None

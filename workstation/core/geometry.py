@@ -268,6 +268,42 @@ def _direction_letters(v: np.ndarray, min_component: float) -> str:
     return "".join(_LETTERS[i][int(v[i] > 0)] for i in order if abs(v[i]) > min_component)
 
 
+_PATIENT_AXES = {"L": (0, 1.0), "R": (0, -1.0), "P": (1, 1.0), "A": (1, -1.0),
+                 "H": (2, 1.0), "F": (2, -1.0)}  # fmt: skip
+
+
+def patient_orientation_axes(value: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row and column directions (patient LPS, unit vectors) from Patient Orientation (0020,0020).
+
+    For projection images (CR, DX, MG, XA...) that have no Image Orientation (Patient): the first
+    value is the direction of the rows (increasing column), the second of the columns. A value
+    of several letters is oblique with the first letter dominant (``FR``: mostly foot, some
+    right), so the letters get decreasing weights. None when absent or not two values of the
+    letters A, P, R, L, H, F.
+    """
+    if value is None or isinstance(value, str | bytes):
+        return None
+    try:
+        parts = [str(x).strip().upper() for x in value]
+    except TypeError:
+        return None
+    if len(parts) != 2:
+        return None
+    out = []
+    for text in parts:
+        if not text or any(ch not in _PATIENT_AXES for ch in text):
+            return None
+        vec = np.zeros(3)
+        for k, ch in enumerate(text[:3]):
+            axis, sign = _PATIENT_AXES[ch]
+            vec[axis] += sign * 0.5**k
+        norm = np.linalg.norm(vec)
+        if norm == 0:
+            return None
+        out.append(vec / norm)
+    return out[0], out[1]
+
+
 def orientation_labels(row_dir: Any, col_dir: Any, min_component: float = 1e-4) -> dict[str, str]:
     """Patient-direction letters for the four edges of an image.
 

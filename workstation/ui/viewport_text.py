@@ -16,7 +16,7 @@ from workstation.core.calibration import (
     SOURCE_US_REGION,
     calibration_for,
 )
-from workstation.core.geometry import orientation_labels
+from workstation.core.geometry import orientation_labels, patient_orientation_axes
 from workstation.core.view_state import effective_scale, screen_axes_in_patient
 from workstation.ui.study_tag import study_tag_height
 
@@ -119,8 +119,11 @@ def draw_corner_text(v, p: QPainter, matrix: np.ndarray | None, waiting: bool) -
             color,
         )
         p.setFont(font)
-    if matrix is not None and plane is not None:
-        right, down = screen_axes_in_patient(matrix, plane.row_dir, plane.col_dir)
+    axes = (plane.row_dir, plane.col_dir) if plane is not None else None
+    if axes is None:  # a projection image: its Patient Orientation letters
+        axes = patient_orientation_axes(ds.get("PatientOrientation"))
+    if matrix is not None and axes is not None:
+        right, down = screen_axes_in_patient(matrix, *axes)
         labels = orientation_labels(right, down)
         big = QFont(font)
         big.setPointSizeF(font.pointSizeF() * 1.2)
@@ -148,15 +151,19 @@ def draw_corner_text(v, p: QPainter, matrix: np.ndarray | None, waiting: bool) -
 
 
 def draw_scale_bar(v, p: QPainter, geo, scale: float, ds, lh: float) -> None:
-    """A bar of a round length on the right edge, naming the calibration it uses."""
+    """A bar of a round length on the right edge, naming the calibration it uses (on the left
+    edge when the image is held against the right one, as mammograms hang, so that the bar
+    stays off the tissue)."""
     mm_per_px = min(geo.spacing) / scale
     bar = scale_bar_mm(mm_per_px, v.height() * 0.25)
     if bar is None:
         return
     mm, px = bar
     cal = calibration_for(ds, v.model.source.frames[v.model.state.index].frame_index)
-    x = v.width() - SCROLLBAR_W - 14
-    y0 = v.height() / 2 + 2 * lh  # below the orientation label on the right edge
+    left = v.model.state.align[0] > 0 and v.model.state.zoom_mode != "free"
+    side = 1 if left else -1  # the ticks and labels point into the viewport
+    x = 14.0 if left else v.width() - SCROLLBAR_W - 14
+    y0 = v.height() / 2 + 2 * lh  # below the orientation label on the edge
     if y0 + px > v.height() - 5 * lh:
         return
     pen = QPen(TEXT)
@@ -166,20 +173,15 @@ def draw_scale_bar(v, p: QPainter, geo, scale: float, ds, lh: float) -> None:
     for k in range(11 if mm >= 10 else 2):
         t = y0 + px * k / (10 if mm >= 10 else 1)
         tick = 7 if k in (0, 5, 10) or mm < 10 else 4
-        p.drawLine(QPointF(x - tick, t), QPointF(x, t))
+        p.drawLine(QPointF(x + side * tick, t), QPointF(x, t))
     text = f"{mm:g} mm"
     p.save()
     small = QFont(p.font())
     small.setPointSizeF(max(6.5, p.font().pointSizeF() * 0.85))
     p.setFont(small)
     fm = p.fontMetrics()
-    shadowed_text(p, x - 10 - fm.horizontalAdvance(text), y0 + px / 2, text)
     source = _CALIBRATION_LABELS.get(cal.source, cal.source)
-    shadowed_text(
-        p,
-        x - 10 - fm.horizontalAdvance(source),
-        y0 + px / 2 + fm.height(),
-        source,
-        QColor(170, 170, 160),
-    )
+    for i, (label, colour) in enumerate(((text, TEXT), (source, QColor(170, 170, 160)))):
+        tx = x + 10 if left else x - 10 - fm.horizontalAdvance(label)
+        shadowed_text(p, tx, y0 + px / 2 + i * fm.height(), label, colour)
     p.restore()

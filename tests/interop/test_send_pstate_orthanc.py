@@ -1,12 +1,11 @@
 """Sending presentation states and key-image notes to a PACS node: a GSPS and a KOS saved into a
-real archive are C-STOREd to a real Orthanc (by the service, and from the panel's "Send to…"
-through its worker); Orthanc's REST API then holds both with the same SOP Instance UID and
-class. Sending to a node that is down fails within its timeout with a message naming it."""
+real archive are C-STOREd to a real Orthanc by the service; Orthanc's REST API then holds both
+with the same SOP Instance UID and class. Sending to a node that is down fails within its
+timeout with a message naming it. (The panel's "Send to…" worker: tests/ui.)"""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import urllib.request
@@ -15,7 +14,6 @@ from pathlib import Path
 import pydicom
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pstate"))
 from test_overlay_activation import overlay_image, overlay_state  # noqa: E402
 
@@ -83,34 +81,10 @@ def test_gsps_and_kos_arrive_with_their_uids_and_classes(stored, orthanc) -> Non
         assert tags["StudyInstanceUID"] == obj.study_uid
 
 
-def test_the_panel_sends_the_selected_note_off_the_gui_thread(stored, orthanc, qtbot) -> None:
-    from workstation.ui.object_sender import ObjectSender
-
-    service, _gsps, kos = stored
-    node = RemoteNode("orthanc", orthanc.aet, "127.0.0.1", orthanc.dicom)
-    sender = ObjectSender(service.send, lambda: [node])
-    with qtbot.waitSignal(sender.finished, timeout=30000) as got:
-        assert sender.send(kos.sop_instance_uid, "Key images", node)
-        assert sender.busy  # the GUI thread went on; the worker sends
-    assert got.args == [True, "Key images sent to orthanc (ORTHANC)"]
-    assert orthanc_instance(orthanc.http, kos.sop_instance_uid)["SOPClassUID"] == KOS_SOP_CLASS
-    sender.shutdown()
-
-
-def test_a_node_that_is_down_fails_clearly_within_its_timeout(stored, qtbot) -> None:
-    from workstation.ui.object_sender import ObjectSender
-
+def test_a_node_that_is_down_fails_clearly_within_its_timeout(stored) -> None:
     service, gsps, _kos = stored
     down = RemoteNode("night pacs", "NIGHT", "127.0.0.1", peers.free_port(), connect_timeout=2)
     start = time.monotonic()
     with pytest.raises(NodeUnreachable, match="night pacs"):
         service.send(gsps.sop_instance_uid, down)
     assert time.monotonic() - start < 5
-    sender = ObjectSender(service.send, lambda: [down])
-    with qtbot.waitSignal(sender.finished, timeout=10000) as got:
-        sender.send(gsps.sop_instance_uid, "Presentation state OVERLAYS", down)
-    ok, text = got.args
-    assert not ok
-    assert text.startswith("Presentation state OVERLAYS not sent: night pacs (NIGHT@127.0.0.1")
-    assert not sender.busy
-    sender.shutdown()

@@ -77,3 +77,57 @@ def test_length_measured_saved_as_gsps_and_reapplied(qapp, qtbot, tmp_path) -> N
     finally:
         gui.close()
         services.archive.close()
+
+
+def test_key_images_saved_listed_reopened_and_sent_in_the_window(qapp, qtbot, tmp_path) -> None:
+    """Mark two CT slices, save the key-image note; it is listed with the study (and as a KO
+    series in the archive); opening it shows just those two slices as a stack, marked. With no
+    PACS node set up, "Send to…" says so."""
+    import os
+    from pathlib import Path
+
+    services = Services(home=tmp_path / "home")
+    gui = Gui(services)
+    try:
+        gui.window.resize(1600, 1000)
+        gui.window.show()
+        assert gui.install_demo(ask=False)
+        assert gui.open_demo_study()
+        assert gui.wait_until_painted(timeout_s=60)
+        v = gui.window.viewer.visible()[0]
+        gui.window.viewer.set_active(v)
+        panel = gui.presentation_panel
+        gui.window.side_dock.show()  # View > Annotations and presentation states
+        gui.window.side_tabs.setCurrentWidget(panel)
+        src = v.model.source
+        chosen = (len(src) * 2 // 3, len(src) // 3)  # marked in this order, shown in stack order
+        for i in chosen:
+            v.model.set_index(i)
+            panel.toggle_key_image()
+            assert panel.mark_button.isChecked()
+        uids = [str(src.header(i).SOPInstanceUID) for i in sorted(chosen)]
+        panel.save_key_images_dialog(description="nodule and hilum")
+        assert "Key images (2) saved" in panel.status.text()
+        keys = panel.key_panel
+        assert keys.list.count() == 1 and "nodule and hilum" in keys.list.item(0).text()
+        study = str(src.header(0).StudyInstanceUID)
+        (ko,) = list(services.archive.find("SERIES", {"StudyInstanceUID": study, "Modality": "KO",
+                                                      "SeriesDescription": ""}))  # fmt: skip
+        assert ko["SeriesDescription"] == "Key images: nodule and hilum"
+        keys.list.setCurrentRow(0)
+        shots = Path(os.environ.get("WS_SCREENSHOTS", tmp_path))
+        gui.screenshot(shots / "window_key_images_listed.png")
+        with qtbot.waitSignal(keys.opened, timeout=30000) as got:
+            keys.open_selected()
+        stack = got.args[0]
+        assert v.model.source is stack.source and stack.missing == ()
+        assert [f.sop_instance_uid for f in v.model.source.frames] == uids
+        assert panel.mark_button.isChecked()
+        assert gui.wait_until_painted(timeout_s=60)
+        gui.screenshot(shots / "window_key_images_opened.png")
+        # no node configured: said, nothing sent
+        assert not panel.send_selected("key images")
+        assert "No PACS node is set up" in panel.status.text()
+    finally:
+        gui.close()
+        services.archive.close()

@@ -120,7 +120,7 @@ class PresentationPanel(QWidget):
         layout.addWidget(QLabel("Presentation states of the series", self))
         self.list = QListWidget(self)
         self.list.itemDoubleClicked.connect(lambda _: self.apply_selected())
-        layout.addWidget(self.list)
+        layout.addWidget(self.list, 1)  # the spare height goes to the states, not between rows
         row = QHBoxLayout()
         self.apply_button = QPushButton("Apply", self)
         self.apply_button.clicked.connect(self.apply_selected)

@@ -5,6 +5,12 @@ patient directions of increasing column and row, the pixel size and the matrix. 
 :class:`Reslicer` samples the volume on it with ``vtkImageReslice`` (thin plane) or over a slab
 along the plane's normal, combined by maximum (MIP), minimum (MinIP) or mean.
 
+A slab whose plane lines up with the voxel grid (normal along a volume axis, image axes along the
+other two: the axial, coronal and sagittal slabs of an axial acquisition) is combined over the
+voxel planes whose centres lie within it, without interpolation along the normal. When the image
+pixels also fall on voxel centres it is a plain numpy reduction over those planes (exact, several
+times faster than sampling); otherwise ``vtkImageReslice`` samples exactly those planes.
+
 Pixel ``(col, row)`` of the output lies at
 ``centre + (col - (cols - 1) / 2) * pixel_mm * x_axis + (row - (rows - 1) / 2) * pixel_mm * y_axis``
 and row 0 of the returned array is the top row of the image on screen.
@@ -29,6 +35,8 @@ MODES = ("mip", "minip", "mean")
 INTERPOLATIONS = ("nearest", "linear", "cubic")
 MAX_SLAB_MM = 100.0
 _ORTHO_TOL = 1e-4
+_CHUNK = 32  # output lines per step when a slab is interpolated along one image axis
+_GRID_TOL = 1e-6  # off-axis index steps below this share of the main one: on the grid
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,130 @@ def rotation_matrix(axis: Sequence[float], degrees: float) -> np.ndarray:
     return np.eye(3) + math.sin(t) * k + (1 - math.cos(t)) * (k @ k)
 
 
+@dataclass(frozen=True)
+class GridSlab:
+    """A slab that lines up with the voxel grid (see :meth:`Reslicer.grid_slab`).
+
+    Numpy axes of ``VolumeImage.values`` (0 slice, 1 row, 2 col): the slab holds the voxel
+    planes ``first..last`` along ``normal_axis``; output column ``c`` lies at index
+    ``col0 + c * col_step`` along ``col_axis``, output row ``r`` at ``row0 + r * row_step`` along
+    ``row_axis``.
+    """
+
+    normal_axis: int
+    first: int
+    last: int
+    col_axis: int
+    col0: float
+    col_step: float
+    row_axis: int
+    row0: float
+    row_step: float
+
+    @property
+    def count(self) -> int:
+        """How many voxel planes the slab holds (0 when it lies beyond the volume)."""
+        return max(0, self.last - self.first + 1)
+
+    @property
+    def exact(self) -> bool:
+        """Whether every output pixel falls on a voxel centre (a plain reduction, no sampling)."""
+        return _on_voxels(self.col0, self.col_step) and _on_voxels(self.row0, self.row_step)
+
+    @property
+    def combinable(self) -> bool:
+        """Whether :meth:`combine` can make it: at most one image axis needs interpolation."""
+        return _on_voxels(self.col0, self.col_step) or _on_voxels(self.row0, self.row_step)
+
+    def combine(self, values: np.ndarray, mode: str, rows: int, cols: int) -> np.ndarray:
+        """The slab, reduced over its voxel planes: float32 ``(rows, cols)``, NaN outside.
+
+        Each voxel plane is sampled on the image grid first (linear interpolation along the one
+        image axis that does not fall on voxel centres, if any), then the planes are combined:
+        the same as sampling the slab at exactly those planes.
+        """
+        out = np.full((rows, cols), np.nan, np.float32)
+        if self.count == 0:
+            return out  # the slab lies beyond the volume
+        shape = values.shape
+        r_out, r_in = _axis_samples(self.row0, self.row_step, rows, shape[self.row_axis])
+        c_out, c_in = _axis_samples(self.col0, self.col_step, cols, shape[self.col_axis])
+        if r_out is None or c_out is None:
+            return out
+        reduce = {"mip": np.max, "minip": np.min}.get(mode)
+        take: list = [slice(None)] * 3
+        take[self.normal_axis] = slice(self.first, self.last + 1)
+        lerp_axis = None
+        for axis, src in ((self.row_axis, r_in), (self.col_axis, c_in)):
+            if isinstance(src, slice):
+                take[axis] = src
+            else:
+                lerp_axis = axis
+        block = values[tuple(take)]
+        transpose = self.row_axis > self.col_axis
+        target = out[r_out, c_out]
+        if transpose:
+            target = target.T
+        if lerp_axis is None:
+            if reduce is None:
+                flat = block.mean(axis=self.normal_axis, dtype=np.float32)
+            else:
+                flat = reduce(block, axis=self.normal_axis)
+            target[...] = flat
+            return out
+        lo, hi, w = r_in if lerp_axis == self.row_axis else c_in
+        shape_w = [1, 1, 1]
+        shape_w[lerp_axis] = -1
+        at = [slice(None)] * 2  # where a chunk lands in target (numpy order of the other axes)
+        lerp_pos = lerp_axis - (lerp_axis > self.normal_axis)
+        for s in range(0, len(lo), _CHUNK):
+            e = min(s + _CHUNK, len(lo))
+            a = np.take(block, lo[s:e], axis=lerp_axis).astype(np.float32)
+            b = np.take(block, hi[s:e], axis=lerp_axis).astype(np.float32)
+            b -= a
+            b *= w[s:e].reshape(shape_w)
+            a += b
+            at[lerp_pos] = slice(s, e)
+            if reduce is None:
+                target[tuple(at)] = a.mean(axis=self.normal_axis, dtype=np.float32)
+            else:
+                target[tuple(at)] = reduce(a, axis=self.normal_axis)
+        return out
+
+
+def _on_voxels(start: float, step: float) -> bool:
+    """Whether indices ``start + i * step`` are whole voxel indices one apart."""
+    return abs(abs(step) - 1.0) < 1e-6 and abs(start - round(start)) < 1e-4
+
+
+def _axis_samples(start: float, step: float, n_out: int, n_in: int):
+    """Where output ``i < n_out`` at index ``start + i * step`` reads an axis of ``n_in`` voxels.
+
+    Returns ``(out slice, source)`` over the outputs within the volume (half a voxel beyond
+    the end voxels counts as within, clamped, as vtkImageReslice's border does), ``source``
+    being a slice when the indices are whole and one apart, else ``(lo, hi, weight)`` arrays
+    for linear interpolation; ``(None, None)`` when no output lies within.
+    """
+    if _on_voxels(start, step):
+        s, d = round(start), round(step)
+        lo = max(0, -s) if d > 0 else max(0, s - (n_in - 1))
+        hi = min(n_out - 1, n_in - 1 - s) if d > 0 else min(n_out - 1, s)
+        if hi < lo:
+            return None, None
+        a, b = s + lo * d, s + hi * d
+        src = slice(a, b + 1) if d > 0 else slice(a, b - 1 if b > 0 else None, -1)
+        return slice(lo, hi + 1), src
+    x = start + np.arange(n_out) * step
+    inside = np.flatnonzero((x >= -0.5) & (x <= n_in - 0.5))
+    if inside.size == 0:
+        return None, None
+    first, last = int(inside[0]), int(inside[-1])  # monotonic: the inside is one run
+    x = np.clip(x[first : last + 1], 0.0, n_in - 1.0)
+    lo = np.minimum(np.floor(x).astype(np.intp), max(n_in - 2, 0))
+    hi = np.minimum(lo + 1, n_in - 1)
+    return slice(first, last + 1), (lo, hi, (x - lo).astype(np.float32))
+
+
 class Reslicer:
     """Samples one :class:`VolumeImage` on planes and slabs.
 
@@ -171,6 +303,51 @@ class Reslicer:
             step = min(self.volume.spacing_mm)
         n = max(2, math.ceil(slab_mm / step - 1e-6) + 1)
         return n, slab_mm / (n - 1)
+
+    def grid_slab(self, plane: ReslicePlane, slab_mm: float) -> GridSlab | None:
+        """How a slab on ``plane`` lines up with the voxel grid, or None when it does not.
+
+        It does when the plane normal runs along one volume axis and the image axes along the
+        other two, and at least two voxel planes lie within the slab; the slab is then the voxel
+        planes whose centres lie within ``slab_mm / 2`` of the plane (clipped to the volume).
+        """
+        if slab_mm <= 0:
+            return None
+        frame = self._index_from_patient[:3, :3] @ np.column_stack(
+            (plane.x_axis, plane.y_axis, plane.normal)
+        )  # index steps (rows i, j, k) per mm along the plane's x, y and normal
+        axes = []
+        for col in frame.T:
+            big = int(np.argmax(np.abs(col)))
+            if np.abs(np.delete(col, big)).max() > _GRID_TOL * abs(col[big]):
+                return None
+            axes.append(big)
+        if len(set(axes)) != 3:
+            return None
+        ax_x, ax_y, ax_n = axes
+        centre = self._index_from_patient @ np.array([*plane.centre, 1.0])
+        per_mm = float(frame[ax_n, 2])
+        half = 0.5 * slab_mm * abs(per_mm)
+        kc = float(centre[ax_n])
+        first, last = math.ceil(kc - half - 1e-6), math.floor(kc + half + 1e-6)
+        if last - first < 1:
+            return None  # thinner than the voxel spacing: sampled instead
+        depth = self.volume.values.shape[2 - ax_n]
+        first, last = max(first, 0), min(last, depth - 1)
+        cols, rows = plane.size
+        px = plane.pixel_mm
+        col_step, row_step = float(frame[ax_x, 0]) * px, float(frame[ax_y, 1]) * px
+        return GridSlab(
+            normal_axis=2 - ax_n,
+            first=first,
+            last=last,
+            col_axis=2 - ax_x,
+            col0=float(centre[ax_x]) - (cols - 1) / 2 * col_step,
+            col_step=col_step,
+            row_axis=2 - ax_y,
+            row0=float(centre[ax_y]) - (rows - 1) / 2 * row_step,
+            row_step=row_step,
+        )
 
     def _filter(self) -> vtkImageReslice:
         reslice = getattr(self._local, "reslice", None)
@@ -229,6 +406,9 @@ class Reslicer:
         if not 0.0 <= slab_mm <= MAX_SLAB_MM:
             raise ValueError(f"slab thickness must be 0 to {MAX_SLAB_MM:g} mm, got {slab_mm}")
         cols, rows = plane.size
+        grid = self.grid_slab(plane, slab_mm) if slab_mm > 0 and not slab_spacing_mm else None
+        if grid is not None and (grid.exact or (grid.combinable and interpolation == "linear")):
+            return grid.combine(self.volume.values, mode, rows, cols)
         if preview and slab_mm > 0 and cols >= 4 and rows >= 4:
             return self._preview(plane, slab_mm, mode, interpolation, slab_spacing_mm)
         r = self._filter()

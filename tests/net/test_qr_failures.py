@@ -15,12 +15,20 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import Verification
 
 from workstation.app.retrieve_service import RetrieveService
 from workstation.archive.archive import Archive
+from workstation.net.association import Context, open_association
 from workstation.net.cancel import CancelToken
 from workstation.net.echo import echo
-from workstation.net.errors import NodeUnreachable, OperationTimeout, PeerAborted
+from workstation.net.errors import (
+    AssociationRejected,
+    NodeUnreachable,
+    OperationTimeout,
+    PeerAborted,
+)
 from workstation.net.find import find
 from workstation.net.nodes import LocalIdentity, RemoteNode
 
@@ -157,3 +165,29 @@ def test_find_limit_stops_the_query(ct_files: list[Path]) -> None:
             "StudyInstanceUID": ds.StudyInstanceUID, "SeriesInstanceUID": ds.SeriesInstanceUID,
         }, limit=5))  # fmt: skip
     assert len(results) == 5 and peer.cancelled_finds == 1
+
+
+def test_rejection_is_refused_even_when_the_requesting_thread_stalls() -> None:
+    """pynetdicom's requestor race (``association.unread_rejection``): the 50 ms stall right
+    after the A-ASSOCIATE-RQ lets the DUL thread read the A-ASSOCIATE-RJ and close the socket
+    first; it used to come back as PeerAborted every time."""
+    acceptor = AE(ae_title="STRICT")
+    acceptor.require_called_aet = True
+    acceptor.add_supported_context(Verification)
+    port = peers.free_port()
+    server = acceptor.start_server(("127.0.0.1", port), block=False)
+    node = RemoteNode("strict", "NOT_THERE", "127.0.0.1", port)
+
+    def stall(event: object) -> None:
+        time.sleep(0.05)
+
+    try:
+        for _ in range(3):
+            with pytest.raises(AssociationRejected) as info:
+                open_association(LocalIdentity(WS), node, [Context(Verification)],
+                                 handlers=[(evt.EVT_REQUESTED, stall)])  # fmt: skip
+            assert (info.value.source, info.value.diagnostic) == (1, 7)
+        assert echo(LocalIdentity(WS), node).outcome == "refused"
+        assert echo(LocalIdentity(WS), node.replace(ae_title="STRICT")).outcome == "ok"
+    finally:
+        server.shutdown()

@@ -1,4 +1,5 @@
-"""Network subcommands of the command line: ``workstation listen``."""
+"""Network subcommands of the command line: ``workstation listen``, and the listener's TLS
+options (also used by ``workstation nodes local``, which stores them with our identity)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported when the command runs: pynetdicom stays out of the CLI's start-up
     from workstation.app.listener import ReceivedBatch
     from workstation.app.services import Services
+    from workstation.net.nodes import ListenerTls
 
 DEFAULT_AE_TITLE = "WORKSTATION"  # the defaults of ListenerSettings
 DEFAULT_PORT = 11112
@@ -53,8 +55,79 @@ def register(subparsers: Any) -> None:
         help="fsync each instance before acknowledging it: survives a power cut, not only a "
         "crash of the process (slower)",
     )
+    add_listener_tls_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
     p.set_defaults(func=cmd_listen)
+
+
+def add_listener_tls_options(p: argparse.ArgumentParser) -> None:
+    """The listener TLS options (``workstation listen`` and ``workstation nodes local``).
+
+    Each is None when not given, so that only what is given changes the stored setting.
+    """
+    g = p.add_argument_group(
+        "listener TLS",
+        "accept only TLS connections on our listener (stored with our identity by "
+        "'workstation nodes local'; 'workstation listen' starts from the stored setting)",
+    )
+    g.add_argument("--listener-tls", action=argparse.BooleanOptionalAction, default=None,
+                   help="accept only TLS on our listener")  # fmt: skip
+    g.add_argument("--listener-cert", metavar="PEM", help="our listener's certificate")
+    g.add_argument("--listener-key", metavar="PEM",
+                   help="its private key (without a passphrase)")  # fmt: skip
+    g.add_argument("--listener-ca", metavar="PEM",
+                   help="CA certificate(s) that sign the callers' certificates")  # fmt: skip
+    g.add_argument("--require-client-cert", action=argparse.BooleanOptionalAction, default=None,
+                   help="refuse callers without a certificate signed by --listener-ca")  # fmt: skip
+
+
+def listener_tls_from_args(args: argparse.Namespace, current: ListenerTls) -> ListenerTls:
+    """``current`` with the listener TLS options given on the command line applied.
+
+    File names are stored absolute (the listener may start from another directory); an empty
+    string clears one. The files themselves are checked by :func:`check_listener_tls`.
+
+    Raises
+    ------
+    ValueError
+        An inconsistent setting (TLS on without certificate and key, client certificates
+        required without a CA).
+    """
+    from dataclasses import replace
+    from pathlib import Path
+
+    changes: dict[str, Any] = {}
+    if args.listener_tls is not None:
+        changes["enabled"] = args.listener_tls
+    for attr, name in (("listener_cert", "cert_file"), ("listener_key", "key_file"),
+                       ("listener_ca", "ca_file")):  # fmt: skip
+        value = getattr(args, attr)
+        if value is not None:
+            changes[name] = str(Path(value).expanduser().resolve()) if value else ""
+    if args.require_client_cert is not None:
+        changes["require_client_cert"] = args.require_client_cert
+    return replace(current, **changes) if changes else current
+
+
+def check_listener_tls(tls: ListenerTls, who: str = "listener") -> None:
+    """Load the certificate, key and CA of an enabled listener TLS setting (raises
+    :class:`~workstation.net.errors.TlsError` naming a missing or unusable file)."""
+    if tls.enabled:
+        from workstation.net.tls import listener_context
+
+        listener_context(tls, who)
+
+
+def describe_listener_tls(tls: ListenerTls) -> str:
+    """One line for the listener TLS setting."""
+    if not tls.enabled:
+        return "listener TLS off"
+    clients = (
+        "client certificates required"
+        if tls.require_client_cert
+        else ("client certificates verified when sent" if tls.ca_file else "no client certificates")
+    )
+    return f"listener TLS on ({tls.cert_file}; {clients})"
 
 
 class _Totals:
@@ -148,7 +221,14 @@ def _batch_line(batch: ReceivedBatch) -> str:
 def cmd_listen(args: argparse.Namespace, services: Services) -> int:
     """Run the storage listener in the foreground until Ctrl-C or SIGTERM."""
     from workstation.app.listener import ArchiveReceiver, ListenerSettings
+    from workstation.app.node_settings import NodeSettings
+    from workstation.net.errors import TlsError
 
+    try:
+        tls = listener_tls_from_args(args, NodeSettings(services.home).load().local.tls)
+    except ValueError as exc:
+        print(f"error: listen: {exc}", file=sys.stderr)
+        return 2
     settings = ListenerSettings(
         ae_title=args.aet,
         port=args.port,
@@ -156,10 +236,16 @@ def cmd_listen(args: argparse.Namespace, services: Services) -> int:
         allowed_calling_aes=tuple(args.allow),
         accept_any=args.accept_any,
         ack="synced" if args.sync else "spooled",
+        tls=tls,
     )
     if not settings.accept_any and not settings.allowed_calling_aes:
         print("error: listen: give the peers' AE titles with --allow AE, or --accept-any",
               file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        check_listener_tls(tls, f"listener {settings.ae_title}")
+    except TlsError as exc:  # a missing or unusable certificate, key or CA, named
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     totals = _Totals()
     out_lock = threading.Lock()
@@ -186,10 +272,11 @@ def cmd_listen(args: argparse.Namespace, services: Services) -> int:
     host, port = receiver.address
     who = "any calling AE" if settings.accept_any else ", ".join(settings.allowed_calling_aes)
     emit(
-        {"event": "listening", "ae_title": settings.ae_title, "host": host, "port": port},
-        f"listening as {settings.ae_title} on {host or '*'}:{port}, accepting {who} "
-        "(Ctrl-C to stop)",
-    )
+        {"event": "listening", "ae_title": settings.ae_title, "host": host, "port": port,
+         "tls": tls.enabled},
+        f"listening as {settings.ae_title} on {host or '*'}:{port}"
+        f"{' (TLS)' if tls.enabled else ''}, accepting {who} (Ctrl-C to stop)",
+    )  # fmt: skip
     previous = signal.signal(signal.SIGTERM, lambda *_: receiver.request_stop())
     started = time.monotonic()
     try:

@@ -22,6 +22,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from workstation.app.cli_network import (
+    add_listener_tls_options,
+    check_listener_tls,
+    describe_listener_tls,
+    listener_tls_from_args,
+)
+
 if TYPE_CHECKING:  # pynetdicom is imported when a command runs, not at CLI start-up
     from workstation.app.node_settings import NodeBook, NodeSettings
     from workstation.app.services import Services
@@ -119,6 +126,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--aet", help="our AE title (the C-MOVE destination the nodes know)")
     p.add_argument("--port", type=int, help="our listener port (where C-MOVE results arrive)")
     p.add_argument("--bind", help="address our listener binds ('' = all)")
+    add_listener_tls_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_nodes_local)
 
@@ -268,6 +276,10 @@ def cmd_nodes_local(args: argparse.Namespace, services: Services) -> int:
     local = book.local
     changes = {k: v for k, v in (("ae_title", args.aet), ("port", args.port),
                                  ("bind_address", args.bind)) if v is not None}  # fmt: skip
+    tls = listener_tls_from_args(args, local.tls)  # ValueError: inconsistent, said by main()
+    if tls != local.tls:
+        check_listener_tls(tls)  # TlsError naming a missing or unusable file: nothing saved
+        changes["tls"] = tls
     if changes:
         local = replace(local, **changes)
         settings.save(book.with_local(local))
@@ -275,7 +287,8 @@ def cmd_nodes_local(args: argparse.Namespace, services: Services) -> int:
         print(json.dumps(local.to_dict()))
     else:
         print(f"our AE title {local.ae_title}, listener port {local.port}"
-              + (f" on {local.bind_address}" if local.bind_address else ""))  # fmt: skip
+              + (f" on {local.bind_address}" if local.bind_address else "")
+              + f"; {describe_listener_tls(local.tls)}")  # fmt: skip
     return 0
 
 

@@ -46,6 +46,7 @@ from typing import Literal, Protocol
 
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
 from workstation.archive.spool import SpooledItem, SpoolIngester
+from workstation.net.nodes import ListenerTls
 from workstation.net.storage_scp import (
     CANNOT_UNDERSTAND,
     DEFAULT_MAX_PDU,
@@ -55,6 +56,7 @@ from workstation.net.storage_scp import (
     ListenerEvent,
     StorageListener,
 )
+from workstation.net.tls import listener_context
 
 audit = logging.getLogger("workstation.audit")
 log = logging.getLogger(__name__)
@@ -80,7 +82,8 @@ class ListenerSettings:
 
     ``allowed_calling_aes`` empty and ``accept_any`` false is refused: a listener that accepts
     nobody is a configuration mistake, and accepting anybody must be asked for. ``ack`` says
-    what a success answer guarantees (see the module docstring).
+    what a success answer guarantees (see the module docstring). ``tls`` (the identity's
+    listener TLS, ``workstation nodes local --listener-tls``) makes it accept only TLS.
     """
 
     ae_title: str = "WORKSTATION"
@@ -90,6 +93,7 @@ class ListenerSettings:
     accept_any: bool = False
     max_pdu: int = DEFAULT_MAX_PDU
     ack: AckMode = "spooled"
+    tls: ListenerTls = field(default_factory=ListenerTls)
 
 
 def status_for(result: AddResult) -> int:
@@ -181,6 +185,9 @@ class ArchiveReceiver:
     ------
     ValueError
         For invalid settings (bad AE title, port, nobody allowed).
+    TlsError
+        When TLS is on and its certificate, key or CA file is missing, unreadable or the key
+        does not match the certificate (the message names the file): before anything listens.
     """
 
     def __init__(
@@ -198,6 +205,9 @@ class ArchiveReceiver:
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._lock = threading.Lock()
         self._ingester: SpoolIngester | None = None
+        ssl_context = None
+        if settings.tls.enabled:
+            ssl_context = listener_context(settings.tls, f"listener {settings.ae_title}")
         if settings.ack != "indexed":
             self._ingester = SpoolIngester(archive, self._indexed)
         self.listener = StorageListener(
@@ -208,6 +218,7 @@ class ArchiveReceiver:
             allowed_calling_aes=settings.allowed_calling_aes,
             accept_any=settings.accept_any,
             max_pdu=settings.max_pdu,
+            ssl_context=ssl_context,
         )
         self.listener.add_observer(self._observe)
 

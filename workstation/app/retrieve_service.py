@@ -354,6 +354,7 @@ class RetrieveService:
             settings = ListenerSettings(
                 ae_title=self.identity.ae_title, port=self.identity.port,
                 bind_address=self.identity.bind_address, allowed_calling_aes=node.sends_as,
+                tls=self.identity.tls,
             )  # fmt: skip
             receiver, own = ArchiveReceiver(self.archive, settings), True  # type: ignore[arg-type]
             try:

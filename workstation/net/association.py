@@ -178,6 +178,9 @@ def _why_not(assoc: Association, node: RemoteNode, elapsed: float) -> Exception:
         )
     if not getattr(assoc, "_ws_connected", False):
         return _diagnose_connect(node, elapsed)
+    tls_error = _tls_alert(assoc, node)
+    if tls_error is not None:
+        return tls_error
     if elapsed >= node.acse_timeout * 0.95:
         return OperationTimeout(
             label,
@@ -189,6 +192,28 @@ def _why_not(assoc: Association, node: RemoteNode, elapsed: float) -> Exception:
         "the peer aborted or closed the connection during association negotiation"
         + ("" if node.tls.enabled else " (a TLS-only port?)"),
     )
+
+
+#: TLS alerts a node ends the connection with after the handshake (TLS 1.3 checks the client's
+#: certificate then), and what to do about them.
+_TLS_ALERTS = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the node requires a client certificate: give the "
+    "node our certificate and key (--cert, --key)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the node did not accept our client certificate (is it "
+    "signed by a CA the node trusts?)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the node does not trust the CA that signed our client certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the node says our client certificate has expired",
+}
+
+
+def _tls_alert(assoc: Association, node: RemoteNode) -> TlsError | None:
+    """A TlsError for a TLS alert that ended the association (kept by ``tcp._recv_exact``)."""
+    error = getattr(getattr(assoc.dul, "socket", None), "recv_error", None)
+    if not node.tls.enabled or not isinstance(error, ssl.SSLError):
+        return None
+    reason = error.reason or str(error)
+    advice = _TLS_ALERTS.get(reason, "the node ended the TLS connection")
+    return TlsError(node.label, f"{advice} (TLS alert {reason})")
 
 
 def unread_rejection(assoc: Association) -> A_ASSOCIATE | None:

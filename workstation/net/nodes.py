@@ -210,6 +210,53 @@ class RemoteNode:
 
 
 @dataclass(frozen=True)
+class ListenerTls:
+    """TLS on our own storage listener (where C-MOVE results and C-STOREs arrive).
+
+    Attributes
+    ----------
+    enabled : bool
+        Accept only TLS connections on the listener.
+    cert_file, key_file : str
+        Our server certificate and its private key (PEM, key without a passphrase); required
+        when enabled.
+    ca_file : str
+        PEM file of the CA certificate(s) that sign the callers' certificates; empty: callers'
+        certificates are not asked for.
+    require_client_cert : bool
+        Refuse a caller without a certificate signed by ``ca_file`` (needs ``ca_file``).
+    """
+
+    enabled: bool = False
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    require_client_cert: bool = False
+
+    def __post_init__(self) -> None:
+        if self.enabled and not (self.cert_file and self.key_file):
+            raise ValueError(
+                "listener TLS: give our certificate and its private key (both are needed to "
+                "accept TLS)"
+            )
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("listener TLS: give both our certificate and its key, or neither")
+        if self.require_client_cert and not self.ca_file:
+            raise ValueError(
+                "listener TLS: requiring client certificates needs the CA file that signs them"
+            )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ListenerTls:
+        """Build from the settings file's form; unknown keys are refused."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"listener TLS: unknown setting(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
 class LocalIdentity:
     """Who we are on the network.
 
@@ -221,11 +268,14 @@ class LocalIdentity:
         Our listener's port (the nodes send C-MOVE results there).
     bind_address : str
         Interface the listener binds ("" = all).
+    tls : ListenerTls
+        TLS on the listener (off by default).
     """
 
     ae_title: str = "WORKSTATION"
     port: int = 11112
     bind_address: str = ""
+    tls: ListenerTls = field(default_factory=ListenerTls)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ae_title", validate_ae_title(self.ae_title, "our AE title"))
@@ -240,4 +290,8 @@ class LocalIdentity:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"local identity: unknown setting(s) {', '.join(unknown)}")
-        return cls(**data)
+        values = dict(data)
+        tls = values.pop("tls", None) or {}
+        if isinstance(tls, Mapping):
+            tls = ListenerTls.from_dict(tls)
+        return cls(tls=tls, **values)

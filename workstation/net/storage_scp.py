@@ -14,6 +14,7 @@ hand them over to their own thread themselves (a Qt signal, a queue).
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,6 +35,7 @@ from workstation.net.listener_events import (
 )
 from workstation.net.part10 import part10_header
 from workstation.net.tcp import set_nodelay_on_open, use_fast_recv
+from workstation.net.tls import server_handshake
 
 __all__ = [
     "CANNOT_UNDERSTAND",
@@ -122,6 +124,11 @@ class StorageListener:
         Simultaneous associations accepted.
     poll_interval : float
         Seconds an idle association's DUL thread sleeps between polls (pynetdicom: 0.001).
+    ssl_context : ssl.SSLContext, optional
+        Accept only TLS connections, with this context (``workstation.net.tls.listener_context``,
+        whose handshake runs on the association's thread, bounded by ``acse_timeout``). With the
+        pynetdicom engine a caller whose handshake fails (no TLS, no or an unverified
+        certificate) is reported as a rejected association with the reason.
 
     Raises
     ------
@@ -144,6 +151,7 @@ class StorageListener:
         network_timeout: float = 60.0,
         maximum_associations: int = 10,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.ae_title = _validate_ae(ae_title, "our AE title")
         self.allowed_calling_aes = tuple(
@@ -160,6 +168,7 @@ class StorageListener:
         self.poll_interval = poll_interval
         self.port = port
         self.bind_address = bind_address
+        self.ssl_context = ssl_context
         self._store = store_callback
         self._observers: list[Observer] = []
         self._stats: dict[int, _AssocStats] = {}
@@ -240,7 +249,10 @@ class StorageListener:
         ]
         try:
             self._server = self._ae.start_server(
-                (self.bind_address, self.port), block=False, evt_handlers=handlers
+                (self.bind_address, self.port),
+                block=False,
+                evt_handlers=handlers,
+                ssl_context=self.ssl_context,
             )
         except OSError as exc:
             where = f"{self.bind_address or '*'}:{self.port}"
@@ -249,7 +261,8 @@ class StorageListener:
                 f"storage listener {self.ae_title} cannot listen on {where}: {exc.strerror or exc}",
             ) from exc
         self._stop_requested.clear()
-        log.info("storage listener %s listening on %s:%d", self.ae_title, *self.address)
+        log.info("storage listener %s listening on %s:%d%s", self.ae_title, *self.address,
+                 " (TLS)" if self.ssl_context is not None else "")  # fmt: skip
 
     def stop(self, grace: float = 5.0, wait: bool = True) -> threading.Thread | None:
         """Stop accepting, give running associations ``grace`` seconds to finish, abort the rest.
@@ -319,10 +332,27 @@ class StorageListener:
     # --- pynetdicom handlers (association threads) ----------------------------------------------
     def _on_conn_open(self, event: Any) -> None:
         set_nodelay_on_open(event)
+        if self.ssl_context is not None and not self._tls_handshake(event.assoc):
+            return
         use_fast_recv(event)
         dul = event.assoc.dul
         if hasattr(dul, "_run_loop_delay"):  # pynetdicom's poll knob (a private attribute)
             dul._run_loop_delay = self.poll_interval
+
+    def _tls_handshake(self, assoc: Any) -> bool:
+        """The TLS handshake of an accepted connection, on its own thread before the association
+        starts; on failure report it, close the connection and let the association end at once
+        (instead of waiting out the ACSE timeout for a request that cannot come)."""
+        assoc_socket = assoc.dul.socket
+        why = server_handshake(assoc_socket.socket, self._ae.acse_timeout)
+        if why is None:
+            return True
+        log.warning("storage listener %s: TLS connection from %s refused: %s",
+                    self.ae_title, _peer(assoc), why)  # fmt: skip
+        self._emit(AssociationReport(id(assoc), "", _peer(assoc), "rejected", reason=why))
+        assoc_socket.close()
+        assoc.acse_timeout = 0
+        return False
 
     def _on_accepted(self, event: Any) -> None:
         assoc = event.assoc

@@ -73,14 +73,20 @@ def _recv_exact(self: Any, nr_bytes: int) -> bytearray:
     pynetdicom's own reads 4 KiB per ``socket.recv`` and appends each piece to a ``bytearray``:
     a 512 KiB image costs 128 Python-level calls and copies. This reads with ``recv_into``
     into a buffer of the PDU's size, with the same contract: all ``nr_bytes``, or fewer when
-    the peer closed the connection (pynetdicom then reports it); socket errors propagate.
+    the peer closed the connection (pynetdicom then reports it); socket errors propagate, and
+    are kept as ``recv_error`` on the association socket (pynetdicom only logs them; a TLS alert
+    such as "certificate required" says why a node ended the association).
     """
     buffer = bytearray(nr_bytes)
     view = memoryview(buffer)
     nr_read = 0
     sock = self.socket
     while nr_read < nr_bytes:
-        got = sock.recv_into(view[nr_read:], nr_bytes - nr_read)
+        try:
+            got = sock.recv_into(view[nr_read:], nr_bytes - nr_read)
+        except OSError as exc:
+            self.recv_error = exc
+            raise
         if not got:
             del view
             return buffer[:nr_read]

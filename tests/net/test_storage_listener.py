@@ -36,7 +36,7 @@ from workstation.app.listener import (
 )
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
 from workstation.net.listener_events import AssociationReport, ListenerEvent, ReceivedInstance
-from workstation.net.storage_scp import StorageListener
+from workstation.net.storage_scp import ENGINES, StorageListener
 from workstation.net.tcp import nodelay_handlers
 
 SCU_AE = "TESTSCU"
@@ -87,12 +87,19 @@ class Recorder:
         return self.answer(data)
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each listener test runs with both acceptors."""
+    return request.param
+
+
 @pytest.fixture
-def serve() -> Iterator[Callable[..., StorageListener]]:
+def serve(engine: str) -> Iterator[Callable[..., StorageListener]]:
     started: list[StorageListener] = []
 
     def start(callback: Callable[[bytes, str, str], int], **kw: object) -> StorageListener:
         kw.setdefault("allowed_calling_aes", [SCU_AE])
+        kw.setdefault("engine", engine)
         listener = StorageListener("LISTENER", 0, callback, bind_address="127.0.0.1", **kw)
         listener.start()
         started.append(listener)
@@ -109,7 +116,22 @@ def associate(listener: StorageListener, calling: str = SCU_AE, contexts=None):
     for uid, syntaxes in contexts or [(CTImageStorage, [ExplicitVRLittleEndian])]:
         ae.add_requested_context(uid, syntaxes)
     host, port = listener.address
-    return ae.associate(host, port, ae_title="LISTENER", evt_handlers=nodelay_handlers())
+    assoc = ae.associate(host, port, ae_title="LISTENER", evt_handlers=nodelay_handlers())
+    return no_reactor_steal(assoc)
+
+
+def no_reactor_steal(assoc):
+    """Keep a pynetdicom requestor's reactor thread from taking the answers off the queue.
+
+    ``send_c_store`` pauses the reactor with a check that can pass just before the reactor
+    resumes (pynetdicom issue #875): an acceptor that answers within that window (the fast
+    engine in this same process) then has its C-STORE-RSP taken by the reactor, logged as
+    "Received unexpected C-STORE service message" and dropped, and the sender waits out the
+    DIMSE timeout. A requestor serves no requests here, so its reactor gets none.
+    """
+    get_msg = assoc.dimse.get_msg
+    assoc.dimse.get_msg = lambda block=False: get_msg(block) if block else (None, None)
+    return assoc
 
 
 def store(listener: StorageListener, *datasets: Dataset | str, calling: str = SCU_AE) -> list[int]:
@@ -202,7 +224,8 @@ def test_echo_nodelay_and_events(serve) -> None:
     # TCP_NODELAY on both ends (tcp.py on ours through nodelay_handlers, the listener on its own)
     ours = assoc.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     (server_assoc,) = listener._server.active_associations  # noqa: SLF001 - a look inside
-    theirs = server_assoc.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    server_socket = getattr(server_assoc, "socket", None) or server_assoc.dul.socket.socket
+    theirs = server_socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     assert ours and theirs
     assert status_of(assoc.send_c_echo()) == 0x0000
     ok, failing = ct_dataset(), ct_dataset()
@@ -219,8 +242,10 @@ def test_echo_nodelay_and_events(serve) -> None:
     assert report.size == received[0].size
 
 
-def test_serve_forever_returns_on_request_stop() -> None:
-    listener = StorageListener("LISTENER", 0, Recorder(), bind_address="127.0.0.1", accept_any=True)
+def test_serve_forever_returns_on_request_stop(engine: str) -> None:
+    listener = StorageListener(
+        "LISTENER", 0, Recorder(), bind_address="127.0.0.1", accept_any=True, engine=engine
+    )
     listener.start()  # bound before serve_forever (which then only waits)
     port = listener.address[1]
     thread = threading.Thread(target=listener.serve_forever, daemon=True)
@@ -232,9 +257,11 @@ def test_serve_forever_returns_on_request_stop() -> None:
         assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_stop_is_prompt_with_a_silent_connection_and_can_return_at_once() -> None:
+def test_stop_is_prompt_with_a_silent_connection_and_can_return_at_once(engine: str) -> None:
     """A TCP probe that never sends A-ASSOCIATE must not hold the stop for the grace period."""
-    listener = StorageListener("LISTENER", 0, Recorder(), bind_address="127.0.0.1", accept_any=True)
+    listener = StorageListener(
+        "LISTENER", 0, Recorder(), bind_address="127.0.0.1", accept_any=True, engine=engine
+    )
     listener.start()
     port = listener.address[1]
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as probe:
@@ -385,6 +412,7 @@ def test_spool_left_by_a_killed_listener_is_indexed_on_open(tmp_path: Path) -> N
         ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian])
         assoc = ae.associate("127.0.0.1", first["port"], ae_title="LISTENER",
                              evt_handlers=nodelay_handlers())  # fmt: skip
+        no_reactor_steal(assoc)
         assert assoc.is_established
         sent = [ct_dataset() for _ in range(40)]
         for ds in sent[:-1]:

@@ -38,6 +38,10 @@ __all__ = ["AcceptorHooks", "FastAcceptor"]
 log = logging.getLogger(__name__)
 
 _MAX_ASSOCIATE_RQ = 1 << 20  # an A-ASSOCIATE-RQ larger than this is not a DICOM peer's
+#: Seconds we wait for the requestor to close the connection after our A-ASSOCIATE-RJ or
+#: A-RELEASE-RP (the ARTIM timer of PS3.8 state 13): closing first could reset the connection
+#: before the peer has read our answer.
+_ARTIM = 2.0
 _PDU_HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
 _UNRECOGNIZED_OPERATION = 0x0211
@@ -138,6 +142,15 @@ class _Association(threading.Thread):
             pass  # the peer is gone already
         self._close()
 
+    def _await_close(self) -> None:
+        """Wait (at most :data:`_ARTIM` seconds) for the peer to close the connection."""
+        try:
+            self.socket.settimeout(_ARTIM)
+            while self.socket.recv(4096):
+                pass
+        except OSError:
+            pass
+
     def _close(self) -> None:
         try:
             self.socket.shutdown(socket.SHUT_RDWR)
@@ -180,8 +193,8 @@ class _Association(threading.Thread):
     def _negotiate(self) -> bool:
         server = self.server
         self.socket.settimeout(server.acse_timeout)
-        if server.ssl_context is not None:
-            self.socket = server.ssl_context.wrap_socket(self.socket, server_side=True)
+        if server.ssl_context is not None and not self._tls_handshake():
+            return False
         pdu_type, length = self._read_pdu_header()
         if pdu_type != ul_pdu.A_ASSOCIATE_RQ:
             raise PDUError(
@@ -197,6 +210,7 @@ class _Association(threading.Thread):
             self._send(ul_pdu.encode_associate_rj(result, source, reason))
             log.info("rejected association from %s@%s: %s", rq.calling_ae, self.peer, why)
             server.hooks.rejected(self.association_id, rq.calling_ae, self.peer, why)
+            self._await_close()
             return False
         results = server.negotiate(rq.contexts)
         self._contexts = {
@@ -205,10 +219,25 @@ class _Association(threading.Thread):
             if cx.result == ul_pdu.ACCEPTANCE
         }
         self._peer_max_pdu = rq.max_pdu
+        self.established = True  # counted before the peer can read the AC and call again
         self._send(ul_pdu.encode_associate_ac(rq, results, server.max_pdu))
-        self.established = True
         server.hooks.accepted(self.association_id, rq.calling_ae, self.peer)
         self.socket.settimeout(server.network_timeout)
+        return True
+
+    def _tls_handshake(self) -> bool:
+        """Wrap the socket in TLS and handshake (within the ACSE timeout); False: refused."""
+        context = self.server.ssl_context
+        assert context is not None
+        self.socket = context.wrap_socket(self.socket, server_side=True,
+                                          do_handshake_on_connect=False)  # fmt: skip
+        try:
+            self.socket.do_handshake()  # type: ignore[attr-defined]
+        except (ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            reason = f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}"
+            log.info("refused connection from %s: %s", self.peer, reason)
+            self.server.hooks.rejected(self.association_id, "", self.peer, reason)
+            return False
         return True
 
     def _serve(self) -> str:
@@ -254,6 +283,7 @@ class _Association(threading.Thread):
                 if receiving:
                     log.warning("association from %s@%s released mid-instance: not stored",
                                 self.calling_ae, self.peer)  # fmt: skip
+                self._await_close()
                 return "released"
             elif pdu_type == ul_pdu.A_ABORT:
                 log.info("association from %s@%s aborted by the peer", self.calling_ae, self.peer)

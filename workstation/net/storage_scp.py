@@ -26,6 +26,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
+from workstation.net.fast_scp import AcceptorHooks, FastAcceptor
 from workstation.net.listener_events import (
     SUCCESS,
     AssociationReport,
@@ -73,6 +74,11 @@ ACCEPTED_SYNTAXES = [ExplicitVRLittleEndian, *(ts for ts in AllTransferSyntaxes
 #: file; ``peer`` is ``"host:port"``. Raising ``OSError`` (``ArchiveWriteError`` is one) answers
 #: Out of Resources.
 StoreCallback = Callable[[bytes, str, str], int]
+
+#: The acceptors behind the listener: ``"fast"`` (:mod:`workstation.net.fast_scp`, one thread per
+#: association reading PDUs straight off the socket) or ``"pynetdicom"`` (its AE and DUL threads).
+ENGINES = ("fast", "pynetdicom")
+DEFAULT_ENGINE = "fast"
 
 
 @dataclass
@@ -124,6 +130,8 @@ class StorageListener:
         Simultaneous associations accepted.
     poll_interval : float
         Seconds an idle association's DUL thread sleeps between polls (pynetdicom: 0.001).
+    engine : str
+        ``"fast"`` or ``"pynetdicom"`` (see :data:`ENGINES`); both answer the same way.
     ssl_context : ssl.SSLContext, optional
         Accept only TLS connections, with this context (``workstation.net.tls.listener_context``,
         whose handshake runs on the association's thread, bounded by ``acse_timeout``). With the
@@ -151,8 +159,12 @@ class StorageListener:
         network_timeout: float = 60.0,
         maximum_associations: int = 10,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        engine: str = DEFAULT_ENGINE,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"storage listener: engine {engine!r} is not one of {ENGINES}")
+        self.engine = engine
         self.ae_title = _validate_ae(ae_title, "our AE title")
         self.allowed_calling_aes = tuple(
             _validate_ae(t, "allowed calling AE title") for t in allowed_calling_aes
@@ -174,7 +186,7 @@ class StorageListener:
         self._stats: dict[int, _AssocStats] = {}
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
-        self._server: ThreadedAssociationServer | None = None
+        self._server: ThreadedAssociationServer | FastAcceptor | None = None
 
         ae = AE(ae_title=self.ae_title)
         ae.maximum_pdu_size = max_pdu
@@ -238,6 +250,9 @@ class StorageListener:
         """
         if self._server is not None:
             return
+        if self.engine == "fast":
+            self._start_fast()
+            return
         handlers = [
             (evt.EVT_CONN_OPEN, self._on_conn_open),
             (evt.EVT_C_STORE, self._on_store),
@@ -263,6 +278,39 @@ class StorageListener:
         self._stop_requested.clear()
         log.info("storage listener %s listening on %s:%d%s", self.ae_title, *self.address,
                  " (TLS)" if self.ssl_context is not None else "")  # fmt: skip
+
+    def _start_fast(self) -> None:
+        ae = self._ae
+        hooks = AcceptorHooks(
+            calling_allowed=lambda calling: self.accept_any or calling in self.allowed_calling_aes,
+            accepted=self._accepted,
+            rejected=self._rejected,
+            store=self._deliver,
+            ended=self._ended,
+        )
+        try:
+            self._server = FastAcceptor(
+                self.ae_title,
+                (self.bind_address, self.port),
+                hooks,
+                abstract_syntaxes=[cx.abstract_syntax for cx in ae.supported_contexts],
+                transfer_syntaxes=ACCEPTED_SYNTAXES,
+                max_pdu=ae.maximum_pdu_size,
+                acse_timeout=ae.acse_timeout,
+                network_timeout=ae.network_timeout,
+                maximum_associations=ae.maximum_associations,
+                ssl_context=self.ssl_context,
+            )
+        except OSError as exc:
+            where = f"{self.bind_address or '*'}:{self.port}"
+            raise OSError(
+                exc.errno,
+                f"storage listener {self.ae_title} cannot listen on {where}: {exc.strerror or exc}",
+            ) from exc
+        self._stop_requested.clear()
+        log.info(
+            "storage listener %s listening on %s:%d (fast engine)", self.ae_title, *self.address
+        )
 
     def stop(self, grace: float = 5.0, wait: bool = True) -> threading.Thread | None:
         """Stop accepting, give running associations ``grace`` seconds to finish, abort the rest.
@@ -292,7 +340,11 @@ class StorageListener:
         self._wind_down(server, grace)
         return None
 
-    def _wind_down(self, server: ThreadedAssociationServer, grace: float) -> None:
+    def _wind_down(self, server: ThreadedAssociationServer | FastAcceptor, grace: float) -> None:
+        if isinstance(server, FastAcceptor):
+            server.shutdown(grace)
+            log.info("storage listener %s stopped", self.ae_title)
+            return
         active = list(server.active_associations)
         server.shutdown()
         deadline = time.monotonic() + grace
@@ -356,9 +408,22 @@ class StorageListener:
 
     def _on_accepted(self, event: Any) -> None:
         assoc = event.assoc
-        stats = _AssocStats(id(assoc), assoc.requestor.ae_title, _peer(assoc), time.monotonic())
+        self._accepted(id(assoc), assoc.requestor.ae_title, _peer(assoc))
+
+    def _accepted(self, association_id: int, calling_ae: str, peer: str) -> None:
+        stats = _AssocStats(association_id, calling_ae, peer, time.monotonic())
         with self._lock:
-            self._stats[id(assoc)] = stats
+            self._stats[association_id] = stats
+
+    def _rejected(self, association_id: int, calling_ae: str, peer: str, reason: str) -> None:
+        self._emit(AssociationReport(association_id, calling_ae, peer, "rejected", reason=reason))
+
+    def _ended(self, association_id: int, outcome: str) -> None:
+        with self._lock:
+            stats = self._stats.get(association_id)
+            if stats is not None:
+                stats.outcome = outcome
+        self._finish(association_id)
 
     def _on_rejected(self, event: Any) -> None:
         assoc = event.assoc
@@ -378,14 +443,14 @@ class StorageListener:
             stats = self._stats.get(id(event.assoc))
             if stats is not None:
                 stats.outcome = outcome
-        self._finish(event.assoc)
+        self._finish(id(event.assoc))
 
     def _on_closed(self, event: Any) -> None:
-        self._finish(event.assoc)
+        self._finish(id(event.assoc))
 
-    def _finish(self, assoc: Any) -> None:
+    def _finish(self, association_id: int) -> None:
         with self._lock:
-            stats = self._stats.pop(id(assoc), None)
+            stats = self._stats.pop(association_id, None)
         if stats is None:
             return
         self._emit(
@@ -413,11 +478,26 @@ class StorageListener:
         # The data set exactly as received: no decode, no re-encode.
         header = part10_header(sop_class, sop_instance, transfer_syntax, calling_ae)
         data = b"".join((header, request.DataSet.getvalue()))
+        return self._deliver(
+            id(assoc), calling_ae, peer, sop_class, sop_instance, transfer_syntax, data
+        )
+
+    def _deliver(
+        self,
+        association_id: int,
+        calling_ae: str,
+        peer: str,
+        sop_class: str,
+        sop_instance: str,
+        transfer_syntax: str,
+        data: bytes,
+    ) -> int:
+        """Hand a received Part 10 file to the store callback; report it; its DIMSE status."""
         started = time.perf_counter()
         status = self._call_store(data, calling_ae, peer, sop_instance)
         seconds = time.perf_counter() - started
         received = ReceivedInstance(
-            id(assoc),
+            association_id,
             calling_ae,
             peer,
             sop_class,
@@ -428,7 +508,7 @@ class StorageListener:
             seconds,
         )
         with self._lock:
-            stats = self._stats.get(id(assoc))
+            stats = self._stats.get(association_id)
             if stats is not None:
                 stats.store_seconds += seconds
                 if received.ok:

@@ -101,3 +101,26 @@ def test_a_saved_state_records_the_overlays_seen(shown, tmp_path) -> None:
     write_gsps(overlay_state(ds, (0x6000,)), [ds]).save_as(path, enforce_file_format=True)
     assert c.apply(v, read_gsps(path))
     assert c.build_state(v, "APPLIED")[0].images[key].overlays_on == (0x6000,)
+
+
+@pytest.mark.parametrize(
+    "groups", [(0x6000,), (0x6002,), (), (0x6000, 0x6002)], ids=["6000", "6002", "none", "both"]
+)
+def test_headless_render_draws_exactly_the_activated_groups(tmp_path, groups) -> None:
+    from workstation.app.cli_gsps import render_with_state
+
+    ds, image = overlay_image(tmp_path / "image")
+    state_path = tmp_path / "state.dcm"
+    write_gsps(overlay_state(ds, groups), [ds]).save_as(state_path, enforce_file_format=True)
+    got = render_with_state(image, state_path, size=(256, 256))
+    assert got.presentation.overlays_on == groups
+    grey = got.pixels[..., 0].astype(int)
+    background = grey[128, 128]
+    assert 100 < background < 160  # mid grey from the window, no overlay there
+    for group, (col, row) in square_centres().items():
+        x, y = to_screen(got.matrix, col, row)
+        value = grey[int(round(y)), int(round(x))]
+        if group in groups:
+            assert value == 255, f"{group:04X} activated but not drawn"
+        else:
+            assert value == background, f"{group:04X} not activated but drawn"

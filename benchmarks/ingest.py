@@ -4,10 +4,12 @@ Both receivers run on loopback as separate processes and are started fresh (empt
 every repetition; only the ``storescu`` run is timed (one association, all files, TCP_NODELAY=1,
 page cache warm). Repetitions are interleaved and the medians compared:
 
-* ours: ``workstation --home TMP listen`` (pynetdicom listener + the real archive, durable);
+* ours: ``workstation --home TMP listen`` (our fast acceptor + the real archive, spooled);
+* ours, pynetdicom engine: the same with ``--engine pynetdicom`` (the previous acceptor);
 * orthanc: Orthanc on loopback with its own storage, no plugins (TCP_NODELAY=1);
 * storescp: DCMTK ``storescp`` writing plain files, no index (a reference: the network floor);
-* ours, network only: our ``StorageListener`` with a store callback that discards the data;
+* ours, network only: our ``StorageListener`` with a store callback that discards the data,
+  with either engine;
 * archive only: ``Archive.add_bytes`` on the same 400 files in one process, no network.
 
 The last two show where our time goes. The series is the uncompressed CT phantom of
@@ -33,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -84,9 +87,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def ours(tmp: Path) -> Iterator[tuple[str, int]]:
+def ours(tmp: Path, engine: str = "fast") -> Iterator[tuple[str, int]]:
     cmd = [sys.executable, "-m", "workstation", "--home", str(tmp / "home"), "listen", "--json",
-           "--aet", "OURS", "--port", "0", "--bind", "127.0.0.1", "--allow", SCU_AE]  # fmt: skip
+           "--aet", "OURS", "--port", "0", "--bind", "127.0.0.1", "--allow", SCU_AE,
+           "--engine", engine]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT.parent)
     try:
         first = json.loads(proc.stdout.readline() or "{}")  # type: ignore[union-attr]
@@ -109,7 +113,8 @@ _NULL_LISTENER = """
 import sys
 from workstation.net.storage_scp import StorageListener
 listener = StorageListener("NULL", 0, lambda data, calling_ae, peer: 0x0000,
-                           bind_address="127.0.0.1", allowed_calling_aes=[sys.argv[1]])
+                           bind_address="127.0.0.1", allowed_calling_aes=[sys.argv[1]],
+                           engine=sys.argv[2])
 listener.start()
 print(listener.address[1], flush=True)
 sys.stdin.read()
@@ -118,8 +123,8 @@ listener.stop()
 
 
 @contextmanager
-def ours_network_only(tmp: Path) -> Iterator[tuple[str, int]]:
-    proc = subprocess.Popen([sys.executable, "-c", _NULL_LISTENER, SCU_AE], cwd=ROOT.parent,
+def ours_network_only(tmp: Path, engine: str = "fast") -> Iterator[tuple[str, int]]:
+    proc = subprocess.Popen([sys.executable, "-c", _NULL_LISTENER, SCU_AE, engine], cwd=ROOT.parent,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         yield "NULL", int(proc.stdout.readline())  # type: ignore[union-attr]
@@ -162,9 +167,11 @@ def storescp(tmp: Path) -> Iterator[tuple[str, int]]:
 
 RECEIVERS: dict[str, Callable] = {
     "ours": ours,
+    "ours_pynetdicom": partial(ours, engine="pynetdicom"),
     "orthanc": orthanc,
     "storescp": storescp,
     "ours_network_only": ours_network_only,
+    "ours_network_only_pynetdicom": partial(ours_network_only, engine="pynetdicom"),
 }
 
 
@@ -231,16 +238,21 @@ def main() -> int:
     print(f"{'receiver':<36}{'images/s':>10}{'MB/s':>9}{'ms/image':>10}")
     labels = {
         "ours": "ours (workstation listen + archive)",
+        "ours_pynetdicom": "  the same, pynetdicom engine",
         "orthanc": "Orthanc",
         "storescp": "DCMTK storescp (files, no index)",
         "ours_network_only": "ours, network only (discards)",
+        "ours_network_only_pynetdicom": "  the same, pynetdicom engine",
         "archive_only": "ours, archive.add_bytes only",
     }
     for name, label in labels.items():
         r = rate[name]
         print(f"{label:<36}{r:>10.1f}{r * size / len(files) / 1e6:>9.1f}{1000 / r:>10.2f}")
     share = statistics.median(store_share) if store_share else float("nan")
-    print(f"ratio ours / Orthanc: {ratio:.2f} (target 1.5); inside our listener, "
+    old_ratio = rate["ours_pynetdicom"] / rate["orthanc"]
+    print(f"ratio ours / Orthanc: {ratio:.2f} (target 1.5; pynetdicom engine {old_ratio:.2f}); "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
+    print(f"inside our listener, "
           f"{share:.0%} of the association's time is spent in archive.add_bytes")  # fmt: skip
     print(json.dumps({
         "benchmark": "ingest",
@@ -251,6 +263,10 @@ def main() -> int:
         "images_per_s": {k: round(v, 1) for k, v in rate.items()},
         "ratio_vs_orthanc": round(ratio, 3),
         "ratio_network_only_vs_orthanc": round(rate["ours_network_only"] / rate["orthanc"], 3),
+        "ratio_pynetdicom_engine_vs_orthanc": round(old_ratio, 3),
+        "ratio_network_only_pynetdicom_engine_vs_orthanc": round(
+            rate["ours_network_only_pynetdicom"] / rate["orthanc"], 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "archive_share_of_listener_time": round(share, 3),
         "target_ratio": 1.5,
         "target_met": ratio >= 1.5,

@@ -6,6 +6,8 @@ Orthanc runs on loopback (its own storage, no plugins, TCP_NODELAY=1) holding th
 * ours, C-MOVE: ``RetrieveService.retrieve`` into a fresh archive -- a temporary listener on our
   port, Orthanc's C-MOVE into it, every instance spooled and indexed (the call returns once the
   archive has them all) -- what ``workstation retrieve`` does, in-process;
+* ours, C-MOVE, pynetdicom engine: the same with the listener on pynetdicom's acceptor (the
+  previous one), started and stopped inside the timing as the temporary listener is;
 * DCMTK, C-MOVE: ``movescu`` asking Orthanc to send to a fresh ``storescp`` (plain files, no
   index; TCP_NODELAY=1), timed from the ``movescu`` start to its exit;
 * ours, C-GET: the same ``retrieve`` by C-GET (an image-level C-FIND first, to know the SOP
@@ -79,7 +81,9 @@ def load(files: list[Path], port: int) -> None:
         raise RuntimeError(f"storescu into Orthanc failed: {result.stderr[-500:]}")
 
 
-def ours(node, identity, study: str, method: str) -> float:
+def ours(node, identity, study: str, method: str, engine: str = "") -> float:
+    """Seconds for one retrieve; ``engine`` names the listener's acceptor (default: its own)."""
+    from workstation.app.listener import ArchiveReceiver, ListenerSettings
     from workstation.app.retrieve_service import RetrieveService
     from workstation.archive.archive import Archive
 
@@ -87,7 +91,18 @@ def ours(node, identity, study: str, method: str) -> float:
         archive = Archive(Path(tmp) / "archive")
         try:
             started = time.perf_counter()
-            report = RetrieveService(archive, identity).retrieve(node, study, method=method)
+            receiver = None
+            if engine:
+                settings = ListenerSettings(identity.ae_title, identity.port, "127.0.0.1",
+                                            node.sends_as, engine=engine)  # fmt: skip
+                receiver = ArchiveReceiver(archive, settings)
+                receiver.start()
+            try:
+                service = RetrieveService(archive, identity, receiver=receiver)
+                report = service.retrieve(node, study, method=method)
+            finally:
+                if receiver is not None:
+                    receiver.stop()  # drains the spool: every instance indexed
             seconds = time.perf_counter() - started
         finally:
             archive.close()
@@ -182,8 +197,8 @@ def main() -> int:
     sys.setswitchinterval(0.0002)  # as 'workstation retrieve' and 'listen' run (see cli_network)
     ours_port, storescp_port = free_port(), free_port()
     identity = LocalIdentity(OURS, ours_port)
-    times: dict[str, list[float]] = {k: [] for k in ("ours_move", "dcmtk_move", "ours_get",
-                                                     "dcmtk_get")}  # fmt: skip
+    times: dict[str, list[float]] = {k: [] for k in ("ours_move", "ours_move_pynetdicom",
+                                                     "dcmtk_move", "ours_get", "dcmtk_get")}  # fmt: skip
     finds: dict[str, list[float]] = {"ours": [], "findscu": [], "process_start": []}
     with tempfile.TemporaryDirectory(prefix="retrieve-orthanc-", dir=DATA) as tmp:
         with orthanc(Path(tmp), ours_port, storescp_port) as port:
@@ -192,6 +207,9 @@ def main() -> int:
             ours(node, identity, study, "C-MOVE")  # warm-up: Orthanc's cache, our imports
             for _ in range(reps):  # interleaved
                 times["ours_move"].append(ours(node, identity, study, "C-MOVE"))
+                times["ours_move_pynetdicom"].append(
+                    ours(node, identity, study, "C-MOVE", engine="pynetdicom")
+                )
                 times["dcmtk_move"].append(dcmtk_move(port, storescp_port, study))
                 times["ours_get"].append(ours(node, identity, study, "C-GET"))
                 times["dcmtk_get"].append(dcmtk_get(port, study))
@@ -209,6 +227,7 @@ def main() -> int:
     print(f"{'retrieve':<52}{'images/s':>10}{'MB/s':>8}{'seconds':>9}")
     labels = {
         "ours_move": "ours: C-MOVE into our listener + archive (indexed)",
+        "ours_move_pynetdicom": "  the same, pynetdicom engine",
         "dcmtk_move": "DCMTK: movescu -> storescp (files, no index)",
         "ours_get": "ours: C-GET into the archive (find first)",
         "dcmtk_get": "DCMTK: getscu (files, no index)",
@@ -219,7 +238,10 @@ def main() -> int:
     print(f"C-FIND at STUDY level (patient ID), median of {len(finds['ours'])}: ours "
           f"{find_ms['ours']:.1f} ms (new association each); findscu {find_ms['findscu']:.1f} ms "
           f"per run, of which ~{find_ms['process_start']:.1f} ms is starting the process")  # fmt: skip
-    print(f"ratio ours / DCMTK: C-MOVE {ratio:.2f} (target 1.0), C-GET {ratio_get:.2f}")
+    old_ratio = rate["ours_move_pynetdicom"] / rate["dcmtk_move"]
+    print(f"ratio ours / DCMTK: C-MOVE {ratio:.2f} (target 1.0; pynetdicom engine "
+          f"{old_ratio:.2f}), C-GET {ratio_get:.2f}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     print(json.dumps({
         "benchmark": "retrieve",
         "images": N,
@@ -229,6 +251,8 @@ def main() -> int:
         "images_per_s": {k: round(v, 1) for k, v in rate.items()},
         "ratio_vs_dcmtk": round(ratio, 3),
         "ratio_get_vs_dcmtk": round(ratio_get, 3),
+        "ratio_pynetdicom_engine_vs_dcmtk": round(old_ratio, 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "find_ms": {k: round(v, 2) for k, v in find_ms.items()},
         "target_ratio": 1.0,
         "target_met": ratio >= 1.0,

@@ -26,8 +26,8 @@ from pydicom.uid import (
     generate_uid,
 )
 from pynetdicom import AE, PYNETDICOM_IMPLEMENTATION_UID, build_role
-from pynetdicom.dimse_messages import C_ECHO_RQ, C_STORE_RQ
-from pynetdicom.dimse_primitives import C_ECHO, C_STORE
+from pynetdicom.dimse_messages import C_ECHO_RQ, C_FIND_RQ, C_STORE_RQ
+from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_STORE
 from pynetdicom.dsutils import decode, encode
 from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import (
@@ -313,6 +313,29 @@ def test_responses_are_fragmented_to_the_peers_maximum_length(serve) -> None:
     )
 
 
+def test_an_unsupported_request_is_refused_and_the_association_goes_on(serve) -> None:
+    recorder = Recorder()
+    listener, events = serve(recorder)
+    peer = RawPeer(listener)
+    assert peer.associate() == ul_pdu.A_ASSOCIATE_AC
+    find = C_FIND()
+    find.MessageID, find.AffectedSOPClassUID, find.Priority = 3, CTImageStorage, 0
+    find.Identifier = BytesIO(ds_bytes(ct_dataset()))
+    message = C_FIND_RQ()
+    message.primitive_to_message(find)
+    peer.send_message(encode(message.command_set, True, True), find.Identifier.getvalue())
+    assert peer.response_status() == 0x0211  # unrecognised operation
+    ds = ct_dataset()
+    peer.send_message(store_command(ds.SOPInstanceUID, 4), ds_bytes(ds))
+    assert peer.response_status() == 0x0000
+    peer.sock.sendall(ul_pdu._pdu(ul_pdu.A_RELEASE_RQ, bytes(4)))  # noqa: SLF001
+    assert peer.read_pdu()[0] == ul_pdu.A_RELEASE_RP
+    peer.sock.close()
+    report = take(events, AssociationReport)[-1]
+    assert (report.outcome, report.received) == ("released", 1)
+    assert len(recorder.files) == 1
+
+
 @pytest.mark.parametrize("ending", ["close", "abort"])
 def test_half_an_instance_is_never_stored(serve, ending: str) -> None:
     recorder = Recorder()
@@ -353,7 +376,9 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("name", [*MALFORMED, "PDV overrunning its PDU", "command garbage"])
+@pytest.mark.parametrize(
+    "name", [*MALFORMED, "PDV overrunning its PDU", "command garbage", "C-STORE without UID"]
+)
 def test_malformed_pdus_are_aborted_and_the_listener_goes_on(serve, caplog, name: str) -> None:
     listener, _ = serve()
     peer = RawPeer(listener)
@@ -363,6 +388,8 @@ def test_malformed_pdus_are_aborted_and_the_listener_goes_on(serve, caplog, name
         assert peer.associate() == ul_pdu.A_ASSOCIATE_AC
         if name == "PDV overrunning its PDU":
             peer.sock.sendall(struct.pack(">BBIIBB", 4, 0, 6, 500, 1, 3))
+        elif name == "C-STORE without UID":
+            peer.send_message(store_command(""), b"\x00" * 8)
         else:
             peer.sock.sendall(b"".join(ul_pdu.encode_pdata(1, b"\x08\x00" * 9, True, 0)))
     with caplog.at_level(logging.WARNING, logger="workstation.net.fast_scp"):

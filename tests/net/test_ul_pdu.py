@@ -15,8 +15,8 @@ from pydicom.uid import (
     MRImageStorage,
 )
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-from pynetdicom.dimse_messages import C_ECHO_RSP, C_STORE_RQ, C_STORE_RSP
-from pynetdicom.dimse_primitives import C_ECHO, C_STORE
+from pynetdicom.dimse_messages import C_ECHO_RSP, C_FIND_RSP, C_STORE_RQ, C_STORE_RSP
+from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_STORE
 from pynetdicom.dsutils import encode
 from pynetdicom.pdu import (
     A_ABORT_RQ,
@@ -266,6 +266,15 @@ def test_store_and_echo_responses_are_byte_identical_to_pynetdicoms() -> None:
     message = C_ECHO_RSP()
     message.primitive_to_message(echo)
     assert ul_pdu.encode_echo_rsp(9, Verification) == encode(message.command_set, True, True)
+
+    find = C_FIND()
+    find.MessageIDBeingRespondedTo = 4
+    find.AffectedSOPClassUID = CTImageStorage
+    find.Status = 0x0211
+    message = C_FIND_RSP()
+    message.primitive_to_message(find)
+    expected = encode(message.command_set, True, True)
+    assert ul_pdu.encode_refusal_rsp(0x0020, 4, CTImageStorage, 0x0211) == expected
 
 
 def test_malformed_command_sets_raise() -> None:

@@ -56,6 +56,8 @@ def register(subparsers: Any) -> None:
         "crash of the process (slower)",
     )
     add_listener_tls_options(p)
+    p.add_argument("--engine", choices=("fast", "pynetdicom"), default="fast",
+                   help="the acceptor: our own (default) or pynetdicom's (the fallback)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
     p.set_defaults(func=cmd_listen)
 
@@ -237,6 +239,7 @@ def cmd_listen(args: argparse.Namespace, services: Services) -> int:
         accept_any=args.accept_any,
         ack="synced" if args.sync else "spooled",
         tls=tls,
+        engine=args.engine,
     )
     if not settings.accept_any and not settings.allowed_calling_aes:
         print("error: listen: give the peers' AE titles with --allow AE, or --accept-any",

@@ -49,6 +49,7 @@ from workstation.archive.spool import SpooledItem, SpoolIngester
 from workstation.net.nodes import ListenerTls
 from workstation.net.storage_scp import (
     CANNOT_UNDERSTAND,
+    DEFAULT_ENGINE,
     DEFAULT_MAX_PDU,
     OUT_OF_RESOURCES,
     SUCCESS,
@@ -94,6 +95,7 @@ class ListenerSettings:
     max_pdu: int = DEFAULT_MAX_PDU
     ack: AckMode = "spooled"
     tls: ListenerTls = field(default_factory=ListenerTls)
+    engine: str = DEFAULT_ENGINE  # the acceptor: "fast" or "pynetdicom" (storage_scp.ENGINES)
 
 
 def status_for(result: AddResult) -> int:
@@ -219,6 +221,7 @@ class ArchiveReceiver:
             accept_any=settings.accept_any,
             max_pdu=settings.max_pdu,
             ssl_context=ssl_context,
+            engine=settings.engine,
         )
         self.listener.add_observer(self._observe)
 

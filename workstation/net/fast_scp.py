@@ -132,6 +132,9 @@ class _Association(threading.Thread):
 
     def abort(self, reason: int = 0) -> None:
         """Send A-ABORT (service provider) and close: this association's thread then ends."""
+        if isinstance(self.socket, ssl.SSLSocket) and threading.current_thread() is not self:
+            self._close()  # no TLS write while this association's thread may be reading
+            return
         try:
             if self._send_lock.acquire(timeout=1.0):
                 try:
@@ -309,6 +312,8 @@ class _Association(threading.Thread):
         if context is None:
             raise PDUError(f"a command on presentation context {context_id}, not accepted")
         if request.command_field == ul_pdu.C_STORE_RQ and request.has_data_set:
+            if not request.sop_class_uid or not request.sop_instance_uid:
+                raise PDUError("C-STORE-RQ without its Affected SOP Class or Instance UID")
             header = part10_header(
                 request.sop_class_uid, request.sop_instance_uid, context[1], self.calling_ae
             )
@@ -324,15 +329,9 @@ class _Association(threading.Thread):
         if request.command_field & 0x8000:  # a response we never asked for
             raise PDUError(f"unexpected DIMSE response 0x{request.command_field:04X}")
         self._used = 0
-        rsp = ul_pdu.encode_command(
-            [
-                (0x0002, ul_pdu._uid_value(request.sop_class_uid or context[0])),  # noqa: SLF001
-                (0x0100, struct.pack("<H", request.command_field | 0x8000)),
-                (0x0120, struct.pack("<H", request.message_id)),
-                (0x0800, struct.pack("<H", ul_pdu.NO_DATA_SET)),
-                (0x0900, struct.pack("<H", _UNRECOGNIZED_OPERATION)),
-            ]
-        )
+        rsp = ul_pdu.encode_refusal_rsp(request.command_field, request.message_id,
+                                        request.sop_class_uid or context[0],
+                                        _UNRECOGNIZED_OPERATION)  # fmt: skip
         if request.has_data_set:  # answered once its data set is in (and dropped)
             self._pending_refusal = rsp
             return True

@@ -41,6 +41,7 @@ __all__ = [
     "encode_command",
     "encode_echo_rsp",
     "encode_pdata",
+    "encode_refusal_rsp",
     "encode_release_rp",
     "encode_store_rsp",
 ]
@@ -451,6 +452,20 @@ def encode_store_rsp(message_id: int, sop_class: str, sop_instance: str, status:
             (0x0800, struct.pack("<H", NO_DATA_SET)),
             (0x0900, struct.pack("<H", status)),
             (0x1000, _uid_value(sop_instance)),
+        ]
+    )
+
+
+def encode_refusal_rsp(command_field: int, message_id: int, sop_class: str, status: int) -> bytes:
+    """The response to a request we do not perform: its command field with bit 15 set, the
+    request's Message ID and SOP class, no data set, and ``status`` (e.g. 0x0211)."""
+    return encode_command(
+        [
+            (0x0002, _uid_value(sop_class)),
+            (0x0100, struct.pack("<H", command_field | 0x8000)),
+            (0x0120, struct.pack("<H", message_id)),
+            (0x0800, struct.pack("<H", NO_DATA_SET)),
+            (0x0900, struct.pack("<H", status)),
         ]
     )
 

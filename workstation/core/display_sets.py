@@ -35,16 +35,19 @@ Frame order
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import math
 import os
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from workstation.core.dicom_file import PIXEL_TAGS, read_dataset
@@ -73,6 +76,11 @@ _IDENTIFYING = (
     "Modality",
 )
 _ORIENTATION_TOL = 0.01
+_PIXEL_TAGS = tuple(tag_for_keyword(k) for k in PIXEL_TAGS)  # ``tag in ds``: no keyword look-up
+_IPP, _IOP, _PIXEL_SPACING = 0x00200032, 0x00200037, 0x00280030
+_ROWS, _COLUMNS = 0x00280010, 0x00280011
+#: Where :func:`plane_from_dataset` looks beyond the three top-level elements.
+_PLANE_ELSEWHERE = (0x52009229, 0x52009230, 0x3004000C)  # functional groups, GridFrameOffsetVector
 _POSITION_TOL = 0.01  # mm
 
 
@@ -127,10 +135,20 @@ class DisplaySet:
     study_uid: str = ""
 
 
+@functools.cache
+def _tag(keyword: str) -> int | None:
+    return tag_for_keyword(keyword)
+
+
 def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
-    """``ds.keyword`` tolerating malformed values."""
+    """``ds.keyword`` tolerating malformed values (looked up by tag: ``ds.get(keyword)`` costs
+    more than the value's conversion)."""
+    tag = _tag(keyword)
     try:
-        value = ds.get(keyword, default)
+        if tag is None:
+            value = ds.get(keyword, default)
+        else:
+            value = ds[tag].value if tag in ds else default
     except Exception:  # noqa: BLE001 - a broken value must not stop grouping
         return default
     return default if value in (None, "") else value
@@ -174,11 +192,14 @@ def _iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterable[str]:
 
 def read_header_records(
     paths: Iterable[str | os.PathLike[str]],
+    on_record: Callable[[HeaderRecord], None] | None = None,
 ) -> tuple[list[HeaderRecord], list[tuple[str, str]]]:
     """Read headers (no pixel data) of files, and of every file under directories given.
 
     Files without the preamble / DICM prefix are retried with ``force=True`` and kept when they
     hold an SOP, Series or Study UID or a Modality (old ACR-NEMA style files have no UIDs).
+    ``on_record``, when given, is called with each record as soon as it is read (the series
+    opener has the loader's workers read the pixels then).
 
     Returns
     -------
@@ -195,6 +216,8 @@ def read_header_records(
                 ds, _inferred = read_dataset(path, header_only=True)
         except TruncatedPixelDataError as exc:  # listed with its series; decoding will say why
             records.append(HeaderRecord(path, exc.header, True))
+            if on_record is not None:
+                on_record(records[-1])
             continue
         except DicomError as exc:
             problems.append((path, exc.reason))
@@ -202,7 +225,9 @@ def read_header_records(
         except Exception as exc:  # noqa: BLE001 - report and skip, never crash
             problems.append((path, f"unreadable header: {type(exc).__name__}: {exc}"))
             continue
-        records.append(HeaderRecord(path, ds, any(t in ds for t in PIXEL_TAGS)))
+        records.append(HeaderRecord(path, ds, any(t in ds for t in _PIXEL_TAGS)))
+        if on_record is not None:
+            on_record(records[-1])
     return records, problems
 
 
@@ -233,9 +258,54 @@ def _frame_is_localizer(ds: Dataset, index: int | None) -> bool:
 
 
 def _safe_plane(ds: Dataset, index: int | None) -> ImagePlane | None:
+    if index is None:
+        plane = _classic_plane(ds)
+        if plane is not False:
+            return plane
     try:
         return plane_from_dataset(ds, index)
     except Exception:  # noqa: BLE001
+        return None
+
+
+def _decimals(ds: Dataset, tag: int, n: int) -> list[float] | None:
+    """The ``n`` numbers of a DS element, parsed from its raw bytes when it is still raw (a
+    quarter of the cost of pydicom's DSfloat conversion, which dominated the display-set build);
+    None when absent or not plainly ``n`` finite decimals."""
+    if tag not in ds:
+        return None
+    elem = ds.get_item(tag, keep_deferred=True)
+    value = elem.value
+    try:
+        if isinstance(value, bytes):
+            out = [float(v) for v in value.split(b"\\")]
+        elif value is None or isinstance(value, str):
+            return None  # deferred or odd: the general path decides
+        else:
+            out = [float(v) for v in (value if isinstance(value, Iterable) else [value])]
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == n and all(math.isfinite(v) for v in out) else None
+
+
+def _classic_plane(ds: Dataset) -> ImagePlane | None | bool:
+    """The plane of a classic single-frame header, as :func:`plane_from_dataset` gives it; False
+    when the general path must decide (functional groups, RT Dose offsets, unusual values)."""
+    if any(t in ds for t in _PLANE_ELSEWHERE):
+        return False
+    ipp, iop = _decimals(ds, _IPP, 3), _decimals(ds, _IOP, 6)
+    ps = _decimals(ds, _PIXEL_SPACING, 2)
+    if ipp is None or iop is None or ps is None:
+        return False
+    try:
+        rows, cols = int(ds[_ROWS].value or 0), int(ds[_COLUMNS].value or 0)
+    except (KeyError, TypeError, ValueError):
+        return False
+    if rows <= 0 or cols <= 0:
+        return None
+    try:
+        return ImagePlane(np.array(ipp), iop[:3], iop[3:], (ps[0], ps[1]), rows, cols)
+    except ValueError:
         return None
 
 
@@ -249,10 +319,15 @@ def _orientation_clusters(frames: list[_Frame]) -> list[int]:
     """Cluster id per frame by direction cosines (-1 without geometry)."""
     reps: list[ImagePlane] = []
     ids = []
+    known: dict[bytes, int] = {}  # the same cosines again (the usual case): no comparisons
     for f in frames:
         p = f.ref.plane
         if p is None:
             ids.append(-1)
+            continue
+        cosines = p.row_dir.tobytes() + p.col_dir.tobytes()
+        if cosines in known:
+            ids.append(known[cosines])
             continue
         for i, r in enumerate(reps):
             if p.same_orientation(r, _ORIENTATION_TOL):
@@ -261,6 +336,7 @@ def _orientation_clusters(frames: list[_Frame]) -> list[int]:
         else:
             reps.append(p)
             ids.append(len(reps) - 1)
+        known[cosines] = ids[-1]
     return ids
 
 
@@ -373,8 +449,9 @@ def _assess(frames: list[_Frame]) -> tuple[list[str], bool, str | None]:
     if missing:
         return [], False, f"{missing} of {len(frames)} frames have no position/orientation/spacing"
     notes: list[str] = []
-    if len({(p.rows, p.cols) for p in planes}) > 1 or any(
-        not np.allclose(p.spacing_rc, planes[0].spacing_rc, rtol=1e-4) for p in planes
+    spacing = np.array([p.spacing_rc for p in planes])
+    if len({(p.rows, p.cols) for p in planes}) > 1 or not np.allclose(
+        spacing, spacing[0], rtol=1e-4
     ):
         return notes, False, "matrix size or pixel spacing varies between frames"
     if len(planes) < 2:

@@ -89,8 +89,17 @@ def pixel_layouts(
     headers: list[Dataset], registry: DecoderRegistry | None = None
 ) -> list[PixelLayout | None]:
     """:func:`pixel_layout` of each header (of one series: modality transforms are shared)."""
+    layout = layout_reader(registry)
+    return [layout(ds) for ds in headers]
+
+
+def layout_reader(
+    registry: DecoderRegistry | None = None,
+) -> Callable[[Dataset], PixelLayout | None]:
+    """:func:`pixel_layout` for one header at a time, the modality transforms of a series shared
+    (for the headers of one series as they are read)."""
     transforms = _Transforms()
-    return [pixel_layout(ds, registry, transforms) for ds in headers]
+    return lambda ds: pixel_layout(ds, registry, transforms)
 
 
 def pixel_layout(

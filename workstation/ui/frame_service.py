@@ -25,10 +25,11 @@ from PySide6.QtCore import QObject, Signal
 
 from workstation.core.errors import DicomError
 from workstation.core.frame_source import FrameSource
-from workstation.core.series_loader import LoadCancelled, SeriesLoader
+from workstation.core.series_loader import LoadCancelled, SeriesLoader, Staging
 
 log = logging.getLogger(__name__)
 _EMIT_INTERVAL_S = 0.03
+_MAX_STAGINGS = 3  # series opened but not loaded yet whose pixels are being read ahead
 
 
 class FrameService(QObject):
@@ -54,6 +55,8 @@ class FrameService(QObject):
         self._cancelled: set[str] = set()
         self._loading: str | None = None
         self._stop = False
+        self._warm_up = False
+        self._stagings: list[Staging] = []
         self._decoder = threading.Thread(
             target=self._decode_loop, name="frame-decoder", daemon=True
         )
@@ -81,6 +84,36 @@ class FrameService(QObject):
             self._queue.append(source)
             self._cond.notify_all()
 
+    def stage(self, total: int, fits: Callable[[int], bool] | None = None) -> Staging | None:
+        """Start reading a series' pixels while its headers are still being read.
+
+        Called by the series opener before it reads the headers of ``total`` files; it adds each
+        file to the :class:`~workstation.core.series_loader.Staging` returned, and the load of
+        the display set holding them takes it over. None while the loader's worker processes
+        are not started yet (this call starts them in the background).
+        """
+        with self._cond:
+            loader = self._loader
+            if loader is None or self._stop:
+                self._warm_up = True
+                self._cond.notify_all()
+                return None
+            staging = loader.stage(total, fits)
+            self._stagings.append(staging)
+            old = self._stagings[:-_MAX_STAGINGS]
+            del self._stagings[:-_MAX_STAGINGS]
+        for st in old:
+            st.close()
+        return staging
+
+    def _take_staging(self, paths: list[str]) -> Staging | None:
+        with self._cond:
+            for st in self._stagings:
+                if st.layout_known(paths[0]):
+                    self._stagings.remove(st)
+                    return st
+        return None
+
     def cancel(self, source_uid: str) -> None:
         """Stop loading a source (what is loaded stays)."""
         with self._cond:
@@ -100,6 +133,10 @@ class FrameService(QObject):
             self._cond.notify_all()
         self._decoder.join(timeout=5)
         self._load_thread.join(timeout=10)
+        with self._cond:
+            stagings, self._stagings = self._stagings, []
+        for st in stagings:
+            st.close()
         if self._loader is not None:
             self._loader.close()
             self._loader = None
@@ -129,12 +166,20 @@ class FrameService(QObject):
     def _load_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stop:
+                while not self._queue and not self._stop and not self._warm_up:
                     self._cond.wait()
                 if self._stop:
                     return
-                source = self._queue.popleft()
-                self._loading = source.uid
+                warm_up, self._warm_up = self._warm_up, False
+                if not self._queue:
+                    source = None
+                else:
+                    source = self._queue.popleft()
+                    self._loading = source.uid
+            if source is None:
+                if warm_up and self._loader is None:  # a series is being opened
+                    self._loader = self._loader_factory()
+                continue
             try:
                 message = self._load(source)
             except Exception as exc:  # noqa: BLE001 - report, keep the thread alive
@@ -170,17 +215,26 @@ class FrameService(QObject):
             if done == total or done % 8 == 0:
                 self.load_progress.emit(source.uid, done, total)
 
+        staged = self._take_staging(paths)
+        if staged is not None and all(staged.layout_known(p) for p in paths):
+            layouts = [staged.layout(p) for p in paths]  # worked out as the headers were read
+        else:
+            layouts = source.volume_layouts()
         try:
             result = self._loader.load(
                 paths,
                 progress=progress,
                 cancel=lambda: self._is_cancelled(source.uid),
                 on_slice=on_slice,
-                layouts=source.volume_layouts(),
+                layouts=layouts,
+                staged=staged,
             )
         except LoadCancelled as exc:
             self.slices_arrived.emit(source.uid)
             return str(exc)
+        finally:
+            if staged is not None:
+                staged.close()  # a no-op when the load took its segment over
         source.volume_done(result.failures)
         self.slices_arrived.emit(source.uid)
         self.load_progress.emit(source.uid, len(paths), len(paths))

@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.viewer.active_changed.connect(lambda v: self._refresh_toolbar())
         for v in self.viewer.viewports:
             v.model.subscribe(lambda m, what: self._refresh_toolbar() if what == "view" else None)
+        opener.set_stager(service.stage)  # pixels read ahead while headers are read
         opener.provisional.connect(self._provisional)
         opener.opened.connect(self._opened)
         opener.sets_opened.connect(self._sets_opened)

@@ -4,23 +4,39 @@ Opening a series shows its first file at once (one header read, one frame decode
 every header is read and the display sets are built, swaps in the sorted stack at the same image.
 Display sets and their sources are kept per series, so opening a series again (or in a second
 viewport) is immediate and shares the decoded frames.
+
+With a stager (:meth:`SeriesOpener.set_stager`, the frame service's ``stage``), the loader's
+worker processes read each uncompressed file's pixels into a shared volume as soon as its header
+is read here (in request order: the display order is not known yet), while this thread goes on
+reading headers and building the display sets; the volume load that follows then only puts the
+rows in display order. (Having the workers parse the headers too was measured slower: pickling
+the headers back costs more than it saves.)
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal
 
 from workstation.core.decoders import DecoderRegistry
-from workstation.core.display_sets import DisplaySet, build_display_sets, read_header_records
+from workstation.core.display_sets import (
+    DisplaySet,
+    HeaderRecord,
+    build_display_sets,
+    read_header_records,
+)
 from workstation.core.errors import DicomError
 from workstation.core.frame_cache import FrameCache
 from workstation.core.frame_source import FrameSource
+from workstation.core.pixel_layout import layout_reader
+from workstation.core.series_loader import Staging
 from workstation.ui.series_request import SeriesRequest
+
+Stager = Callable[[int, Callable[[int], bool]], Staging | None]
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +81,46 @@ class SeriesOpener(QObject):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="series-open")
         self._lock = threading.Lock()
         self._by_series: dict[tuple[str, ...], list[FrameSource]] = {}
+        self._stager: Stager | None = None
+
+    def set_stager(self, stager: Stager | None) -> None:
+        """Read pixels ahead while a series' headers are read: ``stager(file_count, fits)``
+        gives a :class:`~workstation.core.series_loader.Staging` or None
+        (:meth:`FrameService.stage <workstation.ui.frame_service.FrameService.stage>`)."""
+        self._stager = stager
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _sources(self, paths: Sequence[str]) -> list[FrameSource]:
+    def _staging(self, paths: Sequence[str]) -> Staging | None:
+        if self._stager is None or len(paths) < 2:
+            return None
+        try:
+            return self._stager(len(paths), self.cache.fits)
+        except Exception:  # noqa: BLE001 - reading ahead is an optimisation only
+            log.exception("reading ahead")
+            return None
+
+    def _sources(self, paths: Sequence[str], stage: bool = False) -> list[FrameSource]:
         key = tuple(sorted(paths))
         with self._lock:
             hit = self._by_series.get(key)
         if hit is not None:
             return hit
-        records, problems = read_header_records(list(paths))
+        staging = self._staging(paths) if stage else None
+        on_record = None
+        if staging is not None:
+            layout = layout_reader(self.registry)
+
+            def on_record(rec: HeaderRecord) -> None:  # the workers read its pixels now
+                try:
+                    staging.add(rec.path, layout(rec.ds))
+                except Exception:  # noqa: BLE001 - the load reads the file the usual way
+                    log.debug("not read ahead: %s", rec.path, exc_info=True)
+
+        records, problems = read_header_records(list(paths), on_record)
+        if staging is not None:
+            staging.finish()
         for path, reason in problems[:5]:
             log.warning("skipped %s: %s", path, reason)
         headers = {r.path: r.ds for r in records}
@@ -104,7 +149,7 @@ class SeriesOpener(QObject):
                 first_sources = self._provisional(first)
                 if first_sources is not None:
                     self.provisional.emit(token, first_sources)
-            sources = self._sources(request.paths)
+            sources = self._sources(request.paths, stage=cached is None)
             if not sources:
                 self.failed.emit(token, "no displayable images in the series")
                 return

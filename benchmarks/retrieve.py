@@ -10,6 +10,8 @@ Orthanc runs on loopback (its own storage, no plugins, TCP_NODELAY=1) holding th
   previous one), started and stopped inside the timing as the temporary listener is;
 * DCMTK, C-MOVE: ``movescu`` asking Orthanc to send to a fresh ``storescp`` (plain files, no
   index; TCP_NODELAY=1), timed from the ``movescu`` start to its exit;
+* ours, C-MOVE into plain files: our ``move`` into our ``StorageListener`` (fast engine) whose
+  store callback writes each file into a folder, no archive: the same job as movescu+storescp;
 * ours, C-GET: the same ``retrieve`` by C-GET (an image-level C-FIND first, to know the SOP
   classes, then C-GET into the archive);
 * DCMTK, C-GET: ``getscu`` writing plain files;
@@ -111,6 +113,33 @@ def ours(node, identity, study: str, method: str, engine: str = "") -> float:
     return seconds
 
 
+def ours_move_files(node, identity, study: str) -> float:
+    """Seconds for our C-MOVE into our listener writing plain files (like storescp -od)."""
+    from workstation.net.retrieve import RetrieveTarget, move
+    from workstation.net.storage_scp import StorageListener
+
+    with tempfile.TemporaryDirectory(prefix="retrieve-", dir=DATA) as tmp:
+        names = iter(range(N * 2))
+
+        def write(data: bytes, calling_ae: str, peer: str) -> int:
+            Path(tmp, f"{next(names)}.dcm").write_bytes(data)
+            return 0x0000
+
+        started = time.perf_counter()
+        listener = StorageListener(identity.ae_title, identity.port, write,
+                                   bind_address="127.0.0.1", allowed_calling_aes=node.sends_as)  # fmt: skip
+        listener.start()
+        try:
+            move(identity, node, RetrieveTarget(study))
+        finally:
+            listener.stop()
+        seconds = time.perf_counter() - started
+        got = len(list(Path(tmp).iterdir()))
+    if got != N:
+        raise RuntimeError(f"our C-MOVE into files: {got} files")
+    return seconds
+
+
 def dcmtk_move(orthanc_port: int, storescp_port: int, study: str) -> float:
     with tempfile.TemporaryDirectory(prefix="retrieve-", dir=DATA) as tmp:
         scp = subprocess.Popen(["storescp", "-od", tmp, str(storescp_port)], env=NODELAY,
@@ -198,7 +227,8 @@ def main() -> int:
     ours_port, storescp_port = free_port(), free_port()
     identity = LocalIdentity(OURS, ours_port)
     times: dict[str, list[float]] = {k: [] for k in ("ours_move", "ours_move_pynetdicom",
-                                                     "dcmtk_move", "ours_get", "dcmtk_get")}  # fmt: skip
+                                                     "ours_move_files", "dcmtk_move", "ours_get",
+                                                     "dcmtk_get")}  # fmt: skip
     finds: dict[str, list[float]] = {"ours": [], "findscu": [], "process_start": []}
     with tempfile.TemporaryDirectory(prefix="retrieve-orthanc-", dir=DATA) as tmp:
         with orthanc(Path(tmp), ours_port, storescp_port) as port:
@@ -210,6 +240,7 @@ def main() -> int:
                 times["ours_move_pynetdicom"].append(
                     ours(node, identity, study, "C-MOVE", engine="pynetdicom")
                 )
+                times["ours_move_files"].append(ours_move_files(node, identity, study))
                 times["dcmtk_move"].append(dcmtk_move(port, storescp_port, study))
                 times["ours_get"].append(ours(node, identity, study, "C-GET"))
                 times["dcmtk_get"].append(dcmtk_get(port, study))
@@ -228,6 +259,7 @@ def main() -> int:
     labels = {
         "ours_move": "ours: C-MOVE into our listener + archive (indexed)",
         "ours_move_pynetdicom": "  the same, pynetdicom engine",
+        "ours_move_files": "ours: C-MOVE into our listener, files, no index",
         "dcmtk_move": "DCMTK: movescu -> storescp (files, no index)",
         "ours_get": "ours: C-GET into the archive (find first)",
         "dcmtk_get": "DCMTK: getscu (files, no index)",
@@ -239,8 +271,10 @@ def main() -> int:
           f"{find_ms['ours']:.1f} ms (new association each); findscu {find_ms['findscu']:.1f} ms "
           f"per run, of which ~{find_ms['process_start']:.1f} ms is starting the process")  # fmt: skip
     old_ratio = rate["ours_move_pynetdicom"] / rate["dcmtk_move"]
+    files_ratio = rate["ours_move_files"] / rate["dcmtk_move"]
     print(f"ratio ours / DCMTK: C-MOVE {ratio:.2f} (target 1.0; pynetdicom engine "
-          f"{old_ratio:.2f}), C-GET {ratio_get:.2f}; load average "
+          f"{old_ratio:.2f}; files without the archive {files_ratio:.2f}), C-GET "
+          f"{ratio_get:.2f}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     print(json.dumps({
         "benchmark": "retrieve",
@@ -252,6 +286,7 @@ def main() -> int:
         "ratio_vs_dcmtk": round(ratio, 3),
         "ratio_get_vs_dcmtk": round(ratio_get, 3),
         "ratio_pynetdicom_engine_vs_dcmtk": round(old_ratio, 3),
+        "ratio_files_no_archive_vs_dcmtk": round(files_ratio, 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "find_ms": {k: round(v, 2) for k, v in find_ms.items()},
         "target_ratio": 1.0,

@@ -89,7 +89,7 @@ class _Association(threading.Thread):
         self.peer = peer
         self.calling_ae = ""
         self.established = False
-        self.association_id = id(self)
+        self.association_id = id(self)  # unique while it runs and until its report is out
         self._send_lock = threading.Lock()
         self._header = bytearray(6)
         self._header_view = memoryview(self._header)

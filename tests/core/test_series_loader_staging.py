@@ -16,7 +16,8 @@ from synthetic import image_dataset, save
 
 from workstation.core.display_sets import read_header_records
 from workstation.core.pixel_layout import layout_reader
-from workstation.core.series_loader import SeriesLoader, _permute_rows
+from workstation.core.series_loader import SeriesLoader
+from workstation.core.series_staging import permute_rows
 
 
 def _series(folder: Path, n: int, *, rows: int = 64, cols: int = 48, rle: set[int] = frozenset(),
@@ -66,7 +67,7 @@ def test_permute_rows_matches_fancy_indexing(n: int) -> None:
         src = list(range(n))
         rng.shuffle(src)
         src = [s if rng.random() > 0.2 else None for s in src]  # some rows not staged
-        _permute_rows(vol, src)
+        permute_rows(vol, src)
         for i, s in enumerate(src):
             if s is not None:
                 assert np.array_equal(vol[i], want[s]), (src, i)

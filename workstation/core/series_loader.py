@@ -19,7 +19,6 @@ import ctypes
 import multiprocessing
 import os
 import sys
-import threading
 import time
 import weakref
 from collections import Counter
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom import uid as _uid
@@ -40,6 +40,9 @@ from workstation.core.dicom_file import DicomFile, read_dataset, repair_pixel_mo
 from workstation.core.errors import DicomError
 from workstation.core.modality_lut import ModalityTransform, modality_transform
 from workstation.core.pixel_layout import NATIVE_SYNTAXES, PixelLayout, read_stored
+
+if TYPE_CHECKING:
+    from workstation.core.series_staging import Staging
 
 _HEADER = 64  # bytes before the voxels in the shared segment; byte 0 is the cancel flag
 _NATIVE = NATIVE_SYNTAXES
@@ -58,7 +61,7 @@ class LoadedVolume:
         within int16, float32 otherwise. A slice that failed holds the volume's minimum.
     decoders : dict[str, int]
         Which decoder produced how many slices (``native`` for uncompressed files, ``staged``
-        for those read ahead by a :class:`Staging`).
+        for those read ahead by a :class:`~workstation.core.series_staging.Staging`).
     first_slice_ms : float
         Milliseconds from the call until the first slice was in the volume (NaN if none was).
     elapsed_s : float
@@ -231,26 +234,6 @@ def _work(name: str, shape: tuple[int, ...], dtype: str, items: list[_Item]) -> 
     return done
 
 
-def _stage_work(
-    name: str, shape: tuple[int, ...], dtype: str, items: list[_Item]
-) -> list[tuple[int, bool]]:
-    """Read uncompressed pixels at their layouts into a staging segment (runs in a worker):
-    ``(row, staged)`` for each item; a row not staged is loaded the usual way later."""
-    shm = _attach(name)
-    try:
-        vol = np.ndarray(shape, np.dtype(dtype), buffer=shm.buf, offset=_HEADER)
-        done = []
-        for row, path, layout in items:
-            ok = False
-            if not shm.buf[0] and layout is not None:
-                ok = bool(_read_native(path, layout, vol[row]))
-            done.append((row, ok))
-        del vol
-    finally:
-        shm.close()
-    return done
-
-
 def _read_native(path: str, layout: PixelLayout, out: np.ndarray) -> bool | None:
     """Read the stored values at ``layout`` into the volume slice ``out`` as modality values.
 
@@ -299,163 +282,6 @@ def _load_one(
     return _Done(index, decoder)
 
 
-# --- staging: pixel reads that start while the headers are still being read ------------------------
-_STAGE_BATCH = 16
-
-
-class Staging:
-    """Uncompressed pixels read by the loader's workers while the caller is still reading the
-    series' headers (:meth:`SeriesLoader.stage`), before the display order is known.
-
-    The caller :meth:`add` s each file as soon as its header is read (in request order, with its
-    :class:`~workstation.core.pixel_layout.PixelLayout`); the workers copy the pixel bytes into
-    a shared segment, one row per file, while the caller goes on reading headers. A later
-    :meth:`SeriesLoader.load` given this staging takes the segment over as its volume, moves the
-    rows into display order in place and reads only the files that were not staged. Not taken
-    over, it must be :meth:`close` d.
-    """
-
-    def __init__(
-        self, loader: SeriesLoader, total: int, fits: Callable[[int], bool] | None = None
-    ) -> None:
-        self._loader = loader
-        self.total = total
-        self._fits = fits
-        self._lock = threading.Lock()
-        self._rows: dict[str, int] = {}
-        self._layouts: dict[str, PixelLayout | None] = {}
-        self._batch: list[_Item] = []
-        self._jobs: list[cf.Future] = []
-        self._shm: SharedMemory | None = None
-        self._vol: np.ndarray | None = None
-        self._dead = False  # closed, taken over, or over the memory budget
-
-    def add(self, path: str, layout: PixelLayout | None) -> None:
-        """One more file (its row is the number of files added before it)."""
-        with self._lock:
-            if len(self._rows) >= self.total or path in self._rows:
-                return
-            self._rows[path] = len(self._rows)
-            self._layouts[path] = layout
-            if self._dead or layout is None:
-                return
-            if self._vol is None:
-                dtype = np.dtype(np.int16 if _integral(layout.transform) else np.float32)
-                shape = (self.total, layout.rows, layout.cols)
-                if self._fits is not None and not self._fits(int(np.prod(shape)) * dtype.itemsize):
-                    self._dead = True  # no volume of this size will be loaded
-                    return
-                self._shm, self._vol = _allocate(shape, dtype)
-            if (layout.rows, layout.cols) != self._vol.shape[1:]:
-                return
-            self._batch.append((self._rows[path], path, layout))
-            if len(self._batch) >= _STAGE_BATCH:
-                self._submit()
-
-    def finish(self) -> None:
-        """Every file has been added: start the last reads."""
-        with self._lock:
-            if not self._dead:
-                self._submit()
-
-    def wait(self) -> int:
-        """Start the last reads and wait for all of them; how many files are staged."""
-        return len(self._staged_rows())
-
-    def layout_known(self, path: str) -> bool:
-        """Whether ``path`` was added."""
-        with self._lock:
-            return path in self._layouts
-
-    def layout(self, path: str) -> PixelLayout | None:
-        """The layout given for ``path`` (None when unknown or not uncompressed)."""
-        with self._lock:
-            return self._layouts.get(path)
-
-    def _submit(self) -> None:
-        batch, self._batch = self._batch, []
-        if not batch or self._vol is None or self._shm is None:
-            return
-        try:
-            pool = self._loader._start_pool()
-            job = pool.submit(
-                _stage_work, self._shm.name, self._vol.shape, self._vol.dtype.str, batch
-            )
-        except (BrokenProcessPool, RuntimeError):
-            return  # those files are loaded the usual way
-        self._jobs.append(job)
-
-    def _staged_rows(self) -> set[int]:
-        self.finish()
-        with self._lock:
-            jobs = list(self._jobs)
-        staged: set[int] = set()
-        for fut in jobs:
-            try:
-                staged.update(row for row, ok in fut.result() if ok)
-            except Exception as exc:  # noqa: BLE001 - those files are loaded the usual way
-                if isinstance(exc, BrokenProcessPool):
-                    self._loader._discard_pool()
-        return staged
-
-    def _claim(self, files: list[str]) -> tuple[SharedMemory, np.ndarray, list[int | None]] | None:
-        """Take the segment over for a load of ``files``: (segment, its whole volume, each
-        file's staged row or None); None when nothing useful was staged."""
-        with self._lock:
-            if self._dead or self._shm is None or self._vol is None:
-                return None
-        staged = self._staged_rows()
-        with self._lock:
-            if self._dead or self._shm is None or self._vol is None:
-                return None
-            rows = [self._rows.get(f) for f in files]
-            src = [r if r is not None and r in staged else None for r in rows]
-            if len(files) > self._vol.shape[0] or all(r is None for r in src):
-                return None
-            self._dead = True  # taken over: the load unlinks the segment
-            shm, vol, self._shm, self._vol = self._shm, self._vol, None, None
-        return shm, vol, src
-
-    def close(self) -> None:
-        """Release the segment unless a load took it over (idempotent)."""
-        with self._lock:
-            self._dead = True
-            shm, self._shm = self._shm, None
-            if shm is not None and self._vol is not None:
-                shm.buf[0] = 1  # workers still reading skip the rest
-            self._vol = None  # the mapping closes with the last view of it
-            jobs, self._jobs = self._jobs, []
-        for fut in jobs:
-            fut.cancel()
-        if shm is not None:
-            shm.unlink()
-
-
-def _permute_rows(vol: np.ndarray, src: list[int | None]) -> None:
-    """In place: row ``i`` of ``vol`` becomes what row ``src[i]`` holds (``src`` injective;
-    None: row ``i`` is left as it is), with one spare row for each cycle."""
-    pending = {i for i, s in enumerate(src) if s is not None and s != i}
-    needed = {src[i] for i in pending}
-    for start in [i for i in pending if i not in needed]:  # chains: their ends are free rows
-        i = start
-        while i in pending:
-            s = src[i]
-            vol[i] = vol[s]
-            pending.discard(i)
-            i = s
-    while pending:  # what is left are cycles
-        start = i = next(iter(pending))
-        spare = vol[start].copy()
-        while True:
-            s = src[i]
-            pending.discard(i)
-            if s == start:
-                vol[i] = spare
-                break
-            vol[i] = vol[s]
-            i = s
-
-
 # --- the loader (in the caller) --------------------------------------------------------------------
 class SeriesLoader:
     """Loads series into volumes with a pool of worker processes; construct once and reuse.
@@ -483,7 +309,7 @@ class SeriesLoader:
         default = "forkserver" if "forkserver" in methods and sys.platform != "darwin" else "spawn"
         self._ctx = multiprocessing.get_context(start_method or default)
         if self._ctx.get_start_method() == "forkserver":
-            self._ctx.set_forkserver_preload([__name__])
+            self._ctx.set_forkserver_preload([__name__, "workstation.core.series_staging"])
         self._pool: cf.ProcessPoolExecutor | None = None
         self._start_pool()
 
@@ -537,6 +363,8 @@ class SeriesLoader:
             ``fits(nbytes)``: whether a volume of that size may be held; nothing is staged
             when it says no.
         """
+        from workstation.core.series_staging import Staging
+
         return Staging(self, total, fits)
 
     def load(
@@ -582,9 +410,11 @@ class SeriesLoader:
         state = _State(len(files), progress, cancel, on_slice)
         claimed = staged._claim(files) if staged is not None else None
         if claimed is not None:
+            from workstation.core.series_staging import permute_rows
+
             shm, whole, src = claimed
             vol = whole[: len(files)]
-            _permute_rows(whole, src)
+            permute_rows(whole, src)
         else:
             first = lays[0]
             if first is not None:

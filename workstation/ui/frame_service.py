@@ -25,7 +25,8 @@ from PySide6.QtCore import QObject, Signal
 
 from workstation.core.errors import DicomError
 from workstation.core.frame_source import FrameSource
-from workstation.core.series_loader import LoadCancelled, SeriesLoader, Staging
+from workstation.core.series_loader import LoadCancelled, SeriesLoader
+from workstation.core.series_staging import Staging
 
 log = logging.getLogger(__name__)
 _EMIT_INTERVAL_S = 0.03

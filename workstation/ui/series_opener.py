@@ -33,7 +33,7 @@ from workstation.core.errors import DicomError
 from workstation.core.frame_cache import FrameCache
 from workstation.core.frame_source import FrameSource
 from workstation.core.pixel_layout import layout_reader
-from workstation.core.series_loader import Staging
+from workstation.core.series_staging import Staging
 from workstation.ui.series_request import SeriesRequest
 
 Stager = Callable[[int, Callable[[int], bool]], Staging | None]

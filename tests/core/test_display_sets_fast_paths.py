@@ -1,0 +1,49 @@
+"""The display-set build's fast paths give exactly what the general ones give, on every corpus file."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workstation.core.display_sets import _classic_plane, _get, read_header_records
+from workstation.core.geometry import plane_from_dataset
+
+
+def test_classic_planes_from_raw_bytes_match_plane_from_dataset(corpus_dir) -> None:
+    records, _ = read_header_records([corpus_dir])
+    assert len(records) > 300
+    fast = 0
+    for rec in records:
+        plane = _classic_plane(rec.ds)  # first: the raw values are not converted yet
+        try:
+            want = plane_from_dataset(rec.ds, None)
+        except Exception:  # noqa: BLE001 - _safe_plane's general path gives None then
+            want = None
+        if plane is False:
+            continue  # the general path decides
+        fast += 1
+        if want is None:
+            assert plane is None, rec.path
+            continue
+        assert plane is not None, rec.path
+        for a in ("origin", "row_dir", "col_dir"):
+            assert np.array_equal(getattr(plane, a), getattr(want, a)), (rec.path, a)
+        assert plane.spacing_rc == want.spacing_rc and (plane.rows, plane.cols) == (
+            want.rows,
+            want.cols,
+        ), rec.path
+    assert fast > 300  # the usual case does take the fast path
+
+
+def test_get_by_tag_matches_keyword_get(corpus_dir) -> None:
+    records, _ = read_header_records([corpus_dir / "barre_classic_samples"])
+    keywords = ("SeriesInstanceUID", "InstanceNumber", "ImageType", "Modality", "EchoNumbers",
+                "SeriesNumber", "NumberOfFrames", "SOPClassUID", "SeriesDescription")  # fmt: skip
+    assert records
+    for rec in records:
+        for k in keywords:
+            try:
+                want = rec.ds.get(k, None)
+                want = None if want in (None, "") else want
+            except Exception:  # noqa: BLE001
+                want = None
+            assert _get(rec.ds, k) == want, (rec.path, k)

@@ -114,8 +114,10 @@ def run_drag(app: QApplication, area: MprArea, seconds: float) -> dict[str, floa
     shown = {name: [] for name in area.viewports}
 
     def painted(v) -> None:
-        key = (v.model.source.uid, v.model.state.index)
-        if v.current_renderer() is not None and (not shown[v.view] or shown[v.view][-1] != key):
+        # the frame painted, not the model's index: the MPR area's flow control (connected to
+        # the same signal, before this) may already have moved the view on to its next slice
+        key = v.shown_frame
+        if key is not None and (not shown[v.view] or shown[v.view][-1] != key):
             shown[v.view].append(key)
 
     for v in area.viewports.values():

@@ -343,3 +343,40 @@ def test_open_reformat_shows_a_slab_reformat_in_a_plain_viewport(qtbot, service,
     again = []
     open_reformat(store, src, "axial", on_ready=lambda r, i: again.append(r))
     assert again and again[0].volume is reformat.volume
+
+
+def test_a_continuous_drag_shows_new_slices_before_it_ends(qtbot, area):
+    """The crosshair moved at 60 Hz for 1.5 s, faster than slab frames are made: every view
+    paints new slices during the drag, not only once it stops (a drag used to starve the GUI
+    thread with repaints of stale frames, and the views showed nothing new until it ended)."""
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+
+    area.set_slab(12.0, "mip")
+    settle(qtbot, area)
+    vol = area.shared.volume
+    corners = vol.bounds_patient()
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    shown = {name: set() for name in area.viewports}
+    for name, v in area.viewports.items():
+        v.painted.connect(lambda v=v, name=name: shown[name].add(v.shown_frame))
+    clock = QElapsedTimer()
+    clock.start()
+    loop = QEventLoop()
+    timer = QTimer()
+    moves = []
+
+    def move() -> None:
+        t = clock.elapsed() / 1500
+        if t >= 1:
+            loop.quit()
+            return
+        moves.append(t)
+        area.set_point(lo + (hi - lo) * (0.2 + 0.6 * np.array([t, 1 - t, t])))
+
+    timer.timeout.connect(move)
+    timer.start(16)
+    loop.exec()
+    timer.stop()
+    assert len(moves) > 30
+    for name in area.viewports:
+        assert len(shown[name]) >= 3, (name, shown[name])

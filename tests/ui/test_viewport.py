@@ -174,6 +174,38 @@ def test_undecoded_frames_come_from_the_service_and_stale_ones_are_not_drawn(
     assert v.frames_painted >= 1 and v.current_renderer() is src.cached(0)
 
 
+def test_repaints_are_held_back_while_the_next_frame_is_being_made(qtbot, service, tmp_path):
+    """A view waiting for its next frame (here: its owner says one is pending) repaints its old
+    image at most once per WAITING_REPAINT_S however often it is asked; with its frame ready
+    every request repaints."""
+    import time
+
+    from workstation.ui.viewport import WAITING_REPAINT_S
+
+    (src,) = sources(stack_files(tmp_path, n=4))
+    v = make_viewport(qtbot, service)
+    v.model.set_source(decoded(src), 0)
+    with qtbot.waitSignal(v.painted, timeout=5000):
+        v.update()
+
+    def paints_while_asking(seconds: float) -> int:
+        before = v.frames_painted
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            v.request_paint()
+            QApplication.processEvents()
+            time.sleep(0.004)
+        qtbot.wait(int(WAITING_REPAINT_S * 1000) + 50)  # a held-back repaint lands
+        return v.frames_painted - before
+
+    v.frame_pending = True
+    held = paints_while_asking(0.5)
+    v.frame_pending = False
+    free = paints_while_asking(0.5)
+    assert 2 <= held <= 0.5 / WAITING_REPAINT_S + 2
+    assert free > 2 * held
+
+
 def test_background_volume_load_fills_the_scroll_bar(qtbot, service, tmp_path) -> None:
     (src,) = sources(stack_files(tmp_path, n=30))
     v = make_viewport(qtbot, service)

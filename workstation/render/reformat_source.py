@@ -271,6 +271,7 @@ class ReformatSource:
         self.volume_failures: tuple[tuple[str, str], ...] = ()
         self._base = reformat_header(template, spec, self.step_mm)
         self._headers: OrderedDict[int, Dataset] = OrderedDict()
+        self._planes: dict[int, ImagePlane] = {}  # asked for several times per paint
         self._lock = threading.Lock()
         self.frames = _Frames(self)
         self.display_set = DisplaySet(
@@ -318,10 +319,17 @@ class ReformatSource:
 
     # --- FrameSource interface -------------------------------------------------------------------
     def plane(self, i: int) -> ImagePlane:
+        made = self._planes.get(i)
+        if made is not None:
+            return made
         p = self.reslice_plane(i)
         cols, rows = p.size
         origin = np.asarray(p.pixel_to_patient(0.0, 0.0), float)
-        return ImagePlane(origin, self._x, self._y, (p.pixel_mm, p.pixel_mm), rows, cols)
+        made = ImagePlane(origin, self._x, self._y, (p.pixel_mm, p.pixel_mm), rows, cols)
+        if len(self._planes) >= 1024:
+            self._planes.clear()
+        self._planes[i] = made
+        return made
 
     def header(self, i: int) -> Dataset:
         """The synthetic header of frame ``i`` (position and instance number per frame)."""

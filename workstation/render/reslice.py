@@ -5,11 +5,11 @@ patient directions of increasing column and row, the pixel size and the matrix. 
 :class:`Reslicer` samples the volume on it with ``vtkImageReslice`` (thin plane) or over a slab
 along the plane's normal, combined by maximum (MIP), minimum (MinIP) or mean.
 
-A slab whose plane lines up with the voxel grid (normal along a volume axis, image axes along the
-other two: the axial, coronal and sagittal slabs of an axial acquisition) is combined over the
-voxel planes whose centres lie within it, without interpolation along the normal. When the image
-pixels also fall on voxel centres it is a plain numpy reduction over those planes (exact, several
-times faster than sampling); otherwise ``vtkImageReslice`` samples exactly those planes.
+A slab that lines up with the voxel grid (normal along a volume axis, image axes along the other
+two) and whose pixels fall on voxel centres (the axial slab of an axial acquisition, and the
+coronal and sagittal ones when the slices are as far apart as the pixels) is a plain numpy max /
+min / mean over the voxel planes whose centres lie within it: exact, and about ten times faster
+than sampling. Other slabs are sampled by ``vtkImageReslice``.
 
 Pixel ``(col, row)`` of the output lies at
 ``centre + (col - (cols - 1) / 2) * pixel_mm * x_axis + (row - (rows - 1) / 2) * pixel_mm * y_axis``
@@ -35,7 +35,6 @@ MODES = ("mip", "minip", "mean")
 INTERPOLATIONS = ("nearest", "linear", "cubic")
 MAX_SLAB_MM = 100.0
 _ORTHO_TOL = 1e-4
-_CHUNK = 32  # output lines per step when a slab is interpolated along one image axis
 _GRID_TOL = 1e-6  # off-axis index steps below this share of the main one: on the grid
 
 
@@ -166,18 +165,15 @@ class GridSlab:
         """Whether every output pixel falls on a voxel centre (a plain reduction, no sampling)."""
         return _on_voxels(self.col0, self.col_step) and _on_voxels(self.row0, self.row_step)
 
-    @property
-    def combinable(self) -> bool:
-        """Whether :meth:`combine` can make it: at most one image axis needs interpolation."""
-        return _on_voxels(self.col0, self.col_step) or _on_voxels(self.row0, self.row_step)
-
     def combine(self, values: np.ndarray, mode: str, rows: int, cols: int) -> np.ndarray:
         """The slab, reduced over its voxel planes: float32 ``(rows, cols)``, NaN outside.
 
-        Each voxel plane is sampled on the image grid first (linear interpolation along the one
-        image axis that does not fall on voxel centres, if any), then the planes are combined:
-        the same as sampling the slab at exactly those planes.
+        Only for an :attr:`exact` slab (every output pixel on a voxel centre): a plain numpy
+        max / min / mean over the planes, the same as the thin reformats of those planes
+        combined.
         """
+        if not self.exact:
+            raise ValueError("combine() needs a slab whose pixels fall on voxel centres")
         out = np.full((rows, cols), np.nan, np.float32)
         if self.count == 0:
             return out  # the slab lies beyond the volume
@@ -186,44 +182,17 @@ class GridSlab:
         c_out, c_in = _axis_samples(self.col0, self.col_step, cols, shape[self.col_axis])
         if r_out is None or c_out is None:
             return out
-        reduce = {"mip": np.max, "minip": np.min}.get(mode)
         take: list = [slice(None)] * 3
         take[self.normal_axis] = slice(self.first, self.last + 1)
-        lerp_axis = None
-        for axis, src in ((self.row_axis, r_in), (self.col_axis, c_in)):
-            if isinstance(src, slice):
-                take[axis] = src
-            else:
-                lerp_axis = axis
+        take[self.row_axis] = r_in
+        take[self.col_axis] = c_in
         block = values[tuple(take)]
-        transpose = self.row_axis > self.col_axis
+        if mode == "mean":
+            flat = block.mean(axis=self.normal_axis, dtype=np.float32)
+        else:
+            flat = (np.max if mode == "mip" else np.min)(block, axis=self.normal_axis)
         target = out[r_out, c_out]
-        if transpose:
-            target = target.T
-        if lerp_axis is None:
-            if reduce is None:
-                flat = block.mean(axis=self.normal_axis, dtype=np.float32)
-            else:
-                flat = reduce(block, axis=self.normal_axis)
-            target[...] = flat
-            return out
-        lo, hi, w = r_in if lerp_axis == self.row_axis else c_in
-        shape_w = [1, 1, 1]
-        shape_w[lerp_axis] = -1
-        at = [slice(None)] * 2  # where a chunk lands in target (numpy order of the other axes)
-        lerp_pos = lerp_axis - (lerp_axis > self.normal_axis)
-        for s in range(0, len(lo), _CHUNK):
-            e = min(s + _CHUNK, len(lo))
-            a = np.take(block, lo[s:e], axis=lerp_axis).astype(np.float32)
-            b = np.take(block, hi[s:e], axis=lerp_axis).astype(np.float32)
-            b -= a
-            b *= w[s:e].reshape(shape_w)
-            a += b
-            at[lerp_pos] = slice(s, e)
-            if reduce is None:
-                target[tuple(at)] = a.mean(axis=self.normal_axis, dtype=np.float32)
-            else:
-                target[tuple(at)] = reduce(a, axis=self.normal_axis)
+        target[...] = flat.T if self.row_axis > self.col_axis else flat
         return out
 
 
@@ -233,31 +202,17 @@ def _on_voxels(start: float, step: float) -> bool:
 
 
 def _axis_samples(start: float, step: float, n_out: int, n_in: int):
-    """Where output ``i < n_out`` at index ``start + i * step`` reads an axis of ``n_in`` voxels.
-
-    Returns ``(out slice, source)`` over the outputs within the volume (half a voxel beyond
-    the end voxels counts as within, clamped, as vtkImageReslice's border does), ``source``
-    being a slice when the indices are whole and one apart, else ``(lo, hi, weight)`` arrays
-    for linear interpolation; ``(None, None)`` when no output lies within.
-    """
-    if _on_voxels(start, step):
-        s, d = round(start), round(step)
-        lo = max(0, -s) if d > 0 else max(0, s - (n_in - 1))
-        hi = min(n_out - 1, n_in - 1 - s) if d > 0 else min(n_out - 1, s)
-        if hi < lo:
-            return None, None
-        a, b = s + lo * d, s + hi * d
-        src = slice(a, b + 1) if d > 0 else slice(a, b - 1 if b > 0 else None, -1)
-        return slice(lo, hi + 1), src
-    x = start + np.arange(n_out) * step
-    inside = np.flatnonzero((x >= -0.5) & (x <= n_in - 0.5))
-    if inside.size == 0:
+    """Where outputs ``i < n_out`` at whole indices ``start + i * step`` (step +-1) read an axis
+    of ``n_in`` voxels: ``(output slice, input slice)`` over the outputs within the volume, or
+    ``(None, None)`` when none is."""
+    s, d = round(start), round(step)
+    lo = max(0, -s) if d > 0 else max(0, s - (n_in - 1))
+    hi = min(n_out - 1, n_in - 1 - s) if d > 0 else min(n_out - 1, s)
+    if hi < lo:
         return None, None
-    first, last = int(inside[0]), int(inside[-1])  # monotonic: the inside is one run
-    x = np.clip(x[first : last + 1], 0.0, n_in - 1.0)
-    lo = np.minimum(np.floor(x).astype(np.intp), max(n_in - 2, 0))
-    hi = np.minimum(lo + 1, n_in - 1)
-    return slice(first, last + 1), (lo, hi, (x - lo).astype(np.float32))
+    a, b = s + lo * d, s + hi * d
+    src = slice(a, b + 1) if d > 0 else slice(a, b - 1 if b > 0 else None, -1)
+    return slice(lo, hi + 1), src
 
 
 class Reslicer:
@@ -407,7 +362,7 @@ class Reslicer:
             raise ValueError(f"slab thickness must be 0 to {MAX_SLAB_MM:g} mm, got {slab_mm}")
         cols, rows = plane.size
         grid = self.grid_slab(plane, slab_mm) if slab_mm > 0 and not slab_spacing_mm else None
-        if grid is not None and (grid.exact or (grid.combinable and interpolation == "linear")):
+        if grid is not None and grid.exact:
             return grid.combine(self.volume.values, mode, rows, cols)
         if preview and slab_mm > 0 and cols >= 4 and rows >= 4:
             return self._preview(plane, slab_mm, mode, interpolation, slab_spacing_mm)

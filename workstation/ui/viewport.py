@@ -9,6 +9,7 @@ buffers the viewport owns, so scrolling allocates nothing per frame.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
@@ -34,6 +35,11 @@ from workstation.ui.frame_service import FrameService
 from workstation.ui.study_tag import draw_study_tag
 from workstation.ui.viewport_text import SCROLLBAR_W, draw_corner_text
 
+#: While the frame to show is still being made, the view repaints (the old image, with moved
+#: crosshair, reference lines and text) at most this often: a drag or a fast scroll asks for a
+#: repaint at every mouse event, and painting a stale frame 60 times a second in three views
+#: starved the GUI thread of the time to paint the frames that landed.
+WAITING_REPAINT_S = 0.066
 _ACTIVE = QColor(70, 130, 200)
 _REFLINE = QColor(240, 210, 60)
 _DEFAULT_MOUSE = {
@@ -150,6 +156,17 @@ class Viewport(QWidget):
         self._drag: dict | None = None
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_step)
+        self._last_paint = 0.0
+        #: Set by a view's owner while the frame it will show next is being made elsewhere
+        #: (the MPR area holds a view on its slice until the next one is ready): repaints are
+        #: held back as while waiting for a frame.
+        self.frame_pending = False
+        #: ``(source uid, index)`` of the last frame painted as the current one (listeners of
+        #: :attr:`painted` may already have moved the model on to the next index).
+        self.shown_frame: tuple[str, int] | None = None
+        self._deferred = QTimer(self)
+        self._deferred.setSingleShot(True)
+        self._deferred.timeout.connect(self.update)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(False)
         self.setMinimumSize(64, 64)
@@ -174,11 +191,35 @@ class Viewport(QWidget):
             if model.source is not None:
                 rate = cine_rate(model.source.header(0))
                 self.cine_fps = rate or self.default_cine_fps
-        self.update()
+        self.request_paint()
+
+    def request_paint(self) -> None:
+        """``update()``, held back to one repaint per :data:`WAITING_REPAINT_S` while the frame
+        to show is not decoded yet (the old one stays up; the new one paints the moment it
+        lands, see :meth:`_frame_ready`)."""
+        src = self.model.source
+        waiting = self.frame_pending or (
+            src is not None
+            and len(src) > 0
+            and self._renderer is not None
+            and src.cached(self.model.state.index) is None
+        )
+        if not waiting:
+            self._deferred.stop()
+            self.update()
+            return
+        if self._deferred.isActive():
+            return
+        wait_s = self._last_paint + WAITING_REPAINT_S - time.monotonic()
+        if wait_s <= 0:
+            self.update()
+        else:
+            self._deferred.start(max(1, int(wait_s * 1000)))
 
     def _frame_ready(self, uid: str, index: int) -> None:
         src = self.model.source
         if src is not None and src.uid == uid and index == self.model.state.index:
+            self._deferred.stop()
             self.update()
 
     def _frame_failed(self, uid: str, index: int, reason: str) -> None:
@@ -324,6 +365,7 @@ class Viewport(QWidget):
         screen = self.screen()
         if screen is not None and screen.physicalDotsPerInchX() > 0:
             self.model.screen_px_per_mm = screen.logicalDotsPerInchX() / 25.4
+        self._last_paint = time.monotonic()
         p = QPainter(self)
         p.fillRect(self.rect(), Qt.GlobalColor.black)
         src = self.model.source
@@ -373,6 +415,7 @@ class Viewport(QWidget):
         p.end()
         if not waiting:
             self.frames_painted += 1
+            self.shown_frame = (src.uid, idx)
             self.painted.emit(self)
 
     def _draw_hint(self, p: QPainter, text: str) -> None:

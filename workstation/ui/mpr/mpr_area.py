@@ -369,10 +369,13 @@ class MprArea(QWidget):
                 want = src.nearest_to(self.crosshair.point)
                 if want == v.model.state.index:
                     self._behind.discard(name)
+                    v.frame_pending = False
                 elif src.cached(v.model.state.index) is None:
                     self._behind.add(name)  # its frame is being made: catch up when it lands
+                    v.frame_pending = True
                 else:
                     self._behind.discard(name)
+                    v.frame_pending = False
                     v.model.set_index(want)
                     if src.cached(want) is None:
                         # ask now, not at the next paint: the slice is often ready by then and
@@ -385,6 +388,7 @@ class MprArea(QWidget):
         """``viewport`` painted the frame it waited for (or gave up on it): next slice."""
         if viewport.view in self._behind:
             self._behind.discard(viewport.view)
+            viewport.frame_pending = False
             self._follow_point((viewport.view,))
 
     def _frame_failed(self, uid: str, index: int, reason: str) -> None:

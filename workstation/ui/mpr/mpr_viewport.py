@@ -71,7 +71,7 @@ class MprViewport(Viewport):
         self.crosshair = crosshair
         self.show_crosshair = True
         self._xdrag: dict | None = None
-        crosshair.subscribe(lambda *_: self.update())
+        crosshair.subscribe(lambda *_: self.request_paint())
 
     # --- geometry on screen ---------------------------------------------------------------------
     def current_plane(self) -> ImagePlane | None:

@@ -72,6 +72,27 @@ def _on_conn_open(event: Any) -> None:
     event.assoc._ws_connected = True
 
 
+def keep_answers_from_reactor(assoc: Association) -> Association:
+    """Keep a requestor's reactor thread from taking the peer's answers off the DIMSE queue.
+
+    pynetdicom's ``send_c_*`` methods pause the association's reactor thread with a check
+    that can pass while the reactor is between its pause point and its non-blocking read of
+    the queue (pynetdicom issue #875). A peer that answers within that window has its response
+    read by the reactor, logged as an unexpected message and dropped, and the sender waits out
+    the whole DIMSE timeout. Our associations are requestors only: every message they receive
+    is an answer read by a ``send_c_*`` call (C-GET's C-STORE sub-operations included, which
+    ``send_c_get`` reads itself), so the reactor's non-blocking reads are made to find nothing.
+    Release and abort handling by the reactor is unaffected.
+    """
+    get_msg = assoc.dimse.get_msg
+
+    def answers_only(block: bool = False):  # noqa: ANN202 - pynetdicom's _QueueItem
+        return get_msg(block) if block else (None, None)
+
+    assoc.dimse.get_msg = answers_only  # type: ignore[method-assign]
+    return assoc
+
+
 def open_association(
     identity: LocalIdentity,
     node: RemoteNode,
@@ -132,6 +153,7 @@ def open_association(
     )
     if not assoc.is_established:
         raise _why_not(assoc, node, time.monotonic() - started)
+    keep_answers_from_reactor(assoc)
     wanted = list(required) or [contexts[0].abstract_syntax]
     accepted = {str(c.abstract_syntax) for c in assoc.accepted_contexts}
     if not accepted.intersection(wanted):

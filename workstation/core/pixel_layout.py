@@ -60,6 +60,11 @@ def _value(ds: Dataset, tag: int) -> object:
     return ds[tag].value if tag in ds else None
 
 
+def _raw(ds: Dataset, tag: int) -> object:
+    """The element's value without converting it (bytes when not read yet), None when absent."""
+    return ds.get_item(tag, keep_deferred=True).value if tag in ds else None
+
+
 def _int(ds: Dataset, tag: int, default: int) -> int:
     value = _value(ds, tag)
     try:
@@ -77,7 +82,8 @@ class _Transforms:
     def __call__(self, ds: Dataset) -> ModalityTransform:
         if any(tag in ds for tag in _TRANSFORM_ELSEWHERE):
             return modality_transform(ds, 0)
-        key = tuple(str(_value(ds, t)) for t in (_SLOPE, _INTERCEPT, _TYPE, _MODALITY))
+        # the raw bytes while they are raw: converting DS values costs more than the rest
+        key = tuple(repr(_raw(ds, t)) for t in (_SLOPE, _INTERCEPT, _TYPE, _MODALITY))
         key += (int(_SAMPLES in ds and _int(ds, _SAMPLES, 1) != 1), _SLOPE in ds)
         found = self._seen.get(key)
         if found is None:

@@ -179,7 +179,10 @@ class FrameService(QObject):
                     self._loading = source.uid
             if source is None:
                 if warm_up and self._loader is None:  # a series is being opened
-                    self._loader = self._loader_factory()
+                    try:
+                        self._loader = self._loader_factory()
+                    except Exception:  # noqa: BLE001 - the load will say why
+                        log.exception("starting the series loader")
                 continue
             try:
                 message = self._load(source)

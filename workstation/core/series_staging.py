@@ -102,13 +102,20 @@ class Staging:
             if (layout.rows, layout.cols) != self._vol.shape[1:]:
                 return
             self._batch.append((self._rows[path], path, layout))
-            if len(self._batch) >= _STAGE_BATCH:
+            # one read job at a time while the caller reads headers: the caller's thread keeps
+            # a core to itself (it is the one the display sets wait for); the batch grows
+            if len(self._batch) >= _STAGE_BATCH and (not self._jobs or self._jobs[-1].done()):
                 self._submit()
 
     def finish(self) -> None:
-        """Every file has been added: start the last reads."""
+        """Every file has been added: start the last reads, shared by every worker."""
         with self._lock:
-            if not self._dead:
+            if self._dead:
+                return
+            rest, workers = self._batch, self._loader.workers
+            size = max(1, -(-len(rest) // workers))
+            for k in range(0, len(rest), size):
+                self._batch = rest[k : k + size]
                 self._submit()
 
     def wait(self) -> int:

@@ -41,7 +41,7 @@ def parts(qapp):
     service.shutdown()
 
 
-def _open_and_load(qtbot, service, opener, paths, uid):
+def _open(qtbot, opener, paths, uid):
     with qtbot.waitSignal(opener.opened, timeout=30000) as opened:
         opener.open_series("viewport", SeriesRequest(tuple(paths), uid, "1.2.3"))
     source = opened.args[1]
@@ -58,14 +58,14 @@ def test_second_series_is_read_ahead_and_loaded_without_the_files(qtbot, parts, 
     service, opener, stagings = parts
     # 64x64 16-bit slices: their pixel data lies beyond the header read, so its offset is known
     first = stack_files(tmp_path / "a", n=6, rows=64, cols=64)
-    source = _open_and_load(qtbot, service, opener, first, "a")
+    source = _open(qtbot, opener, first, "a")
     assert stagings == [None]  # the loader's workers were not started yet: now they start
     assert _load(qtbot, service, source) == ""
 
     files = stack_files(tmp_path / "b", n=24, rows=64, cols=64)
     request = files[:]
     random.Random(3).shuffle(request)  # the order the archive listed them in
-    source = _open_and_load(qtbot, service, opener, request, "b")
+    source = _open(qtbot, opener, request, "b")
     staging = stagings[-1]
     assert staging is not None and staging.wait() == 24
     expected = {p: pydicom.dcmread(p).pixel_array for p in files}

@@ -118,6 +118,34 @@ def test_window_level_drag_changes_state_and_pixels(qtbot, service, tmp_path) ->
     assert abs(grey_at(v, 10, 16) - expected(value, w)) <= 1
 
 
+def test_the_drawn_picture_is_reused_only_while_image_and_view_are_unchanged(
+    qtbot, service, tmp_path
+) -> None:
+    """A repaint for something drawn over the image (reference lines, a crosshair) reuses the
+    scaled picture; a new window, zoom or slice draws a new one, with the right pixels."""
+    (src,) = sources(stack_files(tmp_path, n=6))
+    v = make_viewport(qtbot, service)
+    v.model.set_source(decoded(src), 0)
+    v.grab()
+    first = v._picture
+    assert first is not None
+    v.reference_lines = [((0.0, 0.0), (20.0, 20.0))]
+    v.grab()
+    assert v._picture is first  # only drawn over: the picture was blitted
+    value = 100 * 5 + 10
+    v.model.set_voi(Window(200, 400), "test")
+    assert abs(grey_at(v, 10, 16) - expected(value, Window(200, 400))) <= 1
+    assert v._picture is not first
+    second = v._picture
+    v.model.zoom_by(1.5)
+    assert abs(grey_at(v, 10, 16) - expected(value, Window(200, 400))) <= 1
+    assert v._picture is not second
+    third = v._picture
+    v.model.set_index(3)  # display index 3 = k 2
+    assert abs(grey_at(v, 10, 16) - expected(100 * 2 + 10, Window(200, 400))) <= 1
+    assert v._picture is not third
+
+
 def test_wheel_scrolls_and_ctrl_wheel_zooms_about_the_cursor(qtbot, service, tmp_path) -> None:
     (src,) = sources(stack_files(tmp_path, n=6))
     v = make_viewport(qtbot, service)

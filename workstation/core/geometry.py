@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -94,11 +95,11 @@ class ImagePlane:
         object.__setattr__(self, "rows", int(self.rows))
         object.__setattr__(self, "cols", int(self.cols))
 
-    @property
+    @cached_property
     def normal(self) -> np.ndarray:
         """Unit normal ``row_dir x col_dir`` (points away from a viewer looking at the image)."""
         n = np.cross(self.row_dir, self.col_dir)
-        return n / np.linalg.norm(n)
+        return _readonly(n / np.linalg.norm(n))
 
     @property
     def position_along_normal(self) -> float:
@@ -109,6 +110,11 @@ class ImagePlane:
         """3x3 matrix whose columns map (col, row, distance) to an offset from the origin."""
         sr, sc = self.spacing_rc
         return np.column_stack([self.row_dir * sc, self.col_dir * sr, self.normal])
+
+    @cached_property
+    def _from_patient(self) -> np.ndarray:
+        """Inverse of :meth:`_axes` (asked for at every paint: worked out once per plane)."""
+        return _readonly(np.linalg.inv(self._axes()))
 
     def pixel_to_patient(self, col: Any, row: Any) -> np.ndarray:
         """Patient position (mm) of pixel coordinates; broadcasts, result shape ``(..., 3)``.
@@ -137,7 +143,7 @@ class ImagePlane:
             distance (mm) along :attr:`normal`. Exact for non-orthogonal orientations too.
         """
         p = np.asarray(xyz, dtype=np.float64)
-        sol = np.linalg.solve(self._axes(), (p - self.origin).reshape(-1, 3).T).T
+        sol = ((p - self.origin).reshape(-1, 3)) @ self._from_patient.T
         sol = sol.reshape(p.shape)
         if p.ndim == 1:
             return float(sol[0]), float(sol[1]), float(sol[2])

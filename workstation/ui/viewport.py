@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPen,
+    QPixmap,
     QTransform,
     QWheelEvent,
 )
@@ -164,6 +165,8 @@ class Viewport(QWidget):
         #: ``(source uid, index)`` of the last frame painted as the current one (listeners of
         #: :attr:`painted` may already have moved the model on to the next index).
         self.shown_frame: tuple[str, int] | None = None
+        self._picture: QPixmap | None = None  # the image as last drawn, see _draw_image
+        self._picture_key: tuple | None = None
         self._deferred = QTimer(self)
         self._deferred.setSingleShot(True)
         self._deferred.timeout.connect(self.update)
@@ -386,24 +389,7 @@ class Viewport(QWidget):
         matrix = self.model.transform()
         geo = self.model.geometry()
         if r is not None and matrix is not None and r.shape == (geo.rows, geo.cols):
-            img = self._image_for(r)
-            p.save()
-            p.setTransform(
-                QTransform(
-                    matrix[0, 0],
-                    matrix[1, 0],
-                    matrix[0, 1],
-                    matrix[1, 1],
-                    matrix[0, 2],
-                    matrix[1, 2],
-                )
-            )
-            scale = math.sqrt(abs(np.linalg.det(matrix[:2, :2])))
-            p.setRenderHint(
-                QPainter.RenderHint.SmoothPixmapTransform, scale * self.devicePixelRatioF() != 1.0
-            )
-            p.drawImage(QRectF(-0.5, -0.5, img.width(), img.height()), img)
-            p.restore()
+            self._draw_image(p, self._image_for(r), matrix)
             self._draw_graphics(p, matrix)
             self.annotation_tools.paint(p, matrix, annotations=self.show_annotations)
         if self.show_annotations:
@@ -417,6 +403,31 @@ class Viewport(QWidget):
             self.frames_painted += 1
             self.shown_frame = (src.uid, idx)
             self.painted.emit(self)
+
+    def _draw_image(self, p: QPainter, img: QImage, matrix: np.ndarray) -> None:
+        """The image through ``matrix`` (image pixel centres to widget coordinates).
+
+        The transformed, smoothed picture is kept in a widget-sized pixmap: a repaint for
+        something drawn over it (the crosshair during a drag, a measurement being drawn, the
+        reference lines) blits it instead of scaling the image again (~1.5 ms of a 7 ms paint).
+        """
+        dpr = self.devicePixelRatioF()
+        scale = math.sqrt(abs(np.linalg.det(matrix[:2, :2])))
+        smooth = scale * dpr != 1.0
+        key = (img.cacheKey(), tuple(np.round(matrix[:2].ravel(), 6)), self.width(),
+               self.height(), dpr, smooth)  # fmt: skip
+        if key != self._picture_key:
+            picture = QPixmap(max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr)))
+            picture.setDevicePixelRatio(dpr)
+            picture.fill(Qt.GlobalColor.black)
+            q = QPainter(picture)
+            q.setTransform(QTransform(matrix[0, 0], matrix[1, 0], matrix[0, 1], matrix[1, 1],
+                                      matrix[0, 2], matrix[1, 2]))  # fmt: skip
+            q.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+            q.drawImage(QRectF(-0.5, -0.5, img.width(), img.height()), img)
+            q.end()
+            self._picture, self._picture_key = picture, key
+        p.drawPixmap(0, 0, self._picture)
 
     def _draw_hint(self, p: QPainter, text: str) -> None:
         p.setPen(QColor(150, 150, 150))

@@ -46,6 +46,9 @@ def test_length_measured_saved_as_gsps_and_reapplied(qapp, qtbot, tmp_path) -> N
         assert length.kind == "length"
         assert abs(length.points[0][0] - 100) < 1 and abs(length.points[1][0] - 400) < 1
         spacing = float(v.model.source.header(v.model.state.index).PixelSpacing[1])
+        # measured at once when the frame is in the cache, else at the next paint (the series
+        # may still be loading in the background and its frames moving into the volume)
+        qtbot.waitUntil(lambda: store.measurement(length.uid) is not None, timeout=10000)
         measured = store.measurement(length.uid)
         want = (length.points[1][0] - length.points[0][0]) * spacing
         assert abs(measured.values["length_mm"] - want) < 0.1

@@ -69,11 +69,12 @@ def on_point(area) -> bool:
 
 
 def settle(qtbot, area) -> None:
-    """Wait until every view shows the slice through the crosshair (a view still waiting for a
-    frame takes the newest point once it has painted it)."""
+    """Wait until every view shows the slice through the crosshair at full quality (a view
+    still waiting for a frame takes the newest point once it has painted it; slabs are drafted
+    while the crosshair moves)."""
     for v in area.viewports.values():
         v.update()
-    qtbot.waitUntil(lambda: on_point(area), timeout=10000)
+    qtbot.waitUntil(lambda: not area.drafting and on_point(area), timeout=10000)
     for v in area.viewports.values():
         v.repaint()
 
@@ -249,6 +250,32 @@ def test_slab_mip_shows_a_marker_off_the_central_plane(qtbot, area, mv):
     settle(qtbot, area)
     assert grey(ax, pos) == 0
     assert grey(ax, screen_of(ax, mv.markers["centre"])) == 0  # 3 voxels thick, slab 14 mm
+
+
+def test_slab_views_are_drafted_while_the_crosshair_moves_then_made_in_full(qtbot, area, mv):
+    """Moving through a slab shows half-resolution drafts (made ~3.5x faster); once the
+    crosshair rests the views get the full-quality slab, exactly what the reslicer makes."""
+    from workstation.ui.mpr.mpr_area import DRAFT_SETTLE_MS
+
+    area.set_slab(10.0, "mip")
+    settle(qtbot, area)
+    ax = area.viewports["axial"]
+    src = ax.model.source
+    area.set_point(np.asarray(mv.markers["centre"], float) + (0.0, 0.0, 4.0))
+    assert area.drafting
+    index = ax.model.state.index
+    qtbot.waitUntil(lambda: ax.shown_frame == (src.uid, index), timeout=10000)
+    draft = src.cache.get((src.uid, "draft", index))
+    assert draft is not None and src.cache.get((src.uid, index)) is None
+    qtbot.wait(DRAFT_SETTLE_MS + 50)
+    settle(qtbot, area)
+    full = ax.current_renderer()
+    assert full is src.cache.get((src.uid, index)) and full is not draft
+    want = src.reslicer.reslice(src.reslice_plane(index), slab_mm=10.0, mode="mip")
+    got = np.asarray(full.modality)
+    inside = np.isfinite(want)
+    assert np.array_equal(got[inside], want[inside])
+    assert ax.shown_frame == (src.uid, index)
 
 
 def test_window_level_is_linked_across_the_three_views(qtbot, area):

@@ -252,6 +252,8 @@ class ReformatSource:
         self.uid = f"mpr:{volume_key}:{spec.view}:{next(_ids)}"
         self.path = f"mpr://{volume_key}/{spec.view}"
         self.cache = cache if cache is not None else FrameCache(64 * 1024 * 1024)
+        #: Slabs made quickly at half resolution while set (see :meth:`decode`).
+        self.draft = False
         self._lossy = bool(lossy)
         n = spec.normal
         self.normal = n
@@ -362,18 +364,29 @@ class ReformatSource:
         return self._lossy
 
     def cached(self, i: int) -> FrameRenderer | None:
-        """Frame ``i``'s renderer when already resliced (never blocks)."""
-        return self.cache.get((self.uid, i))
+        """Frame ``i``'s renderer when already resliced (never blocks); while :attr:`draft`,
+        the draft one when the full-quality one is not made yet."""
+        r = self.cache.get((self.uid, i))
+        if r is None and self.draft:
+            r = self.cache.get((self.uid, "draft", i))
+        return r
 
     def decode(self, i: int) -> FrameRenderer:
-        """Reslice frame ``i`` (blocking: the decoder thread calls it)."""
+        """Reslice frame ``i`` (blocking: the decoder thread calls it).
+
+        While :attr:`draft` is set (the user is moving through a slab reformat), a slab is
+        made at half resolution and scaled back up (:meth:`Reslicer.reslice`'s ``preview``,
+        about 3.5x faster) and kept apart from the full-quality frames, which are made once
+        ``draft`` is cleared and the view asks again.
+        """
         if not 0 <= i < self.count:
             raise IndexError(f"{self.path}: frame {i} of {self.count}")
         r = self.cached(i)
         if r is not None:
             return r
+        draft = self.draft and self.spec.slab_mm > 0
         values = self.reslicer.reslice(
-            self.reslice_plane(i), slab_mm=self.spec.slab_mm, mode=self.spec.mode
+            self.reslice_plane(i), slab_mm=self.spec.slab_mm, mode=self.spec.mode, preview=draft
         )
         values = np.asarray(values, dtype=np.float32)
         outside = np.isnan(values)
@@ -387,7 +400,8 @@ class ReformatSource:
             self.header(i), 0, values, ModalityTransform(), (self.path, i), "reslice"
         )
         r.padding = outside if has_outside else None  # outside the volume: not in auto windows
-        self.cache.put((self.uid, i), r, r.nbytes + (outside.nbytes if has_outside else 0))
+        key = (self.uid, "draft", i) if draft else (self.uid, i)
+        self.cache.put(key, r, r.nbytes + (outside.nbytes if has_outside else 0))
         return r
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -52,6 +52,9 @@ _CELLS = {
     "1+2": {"axial": (0, 0, 2, 1), "coronal": (0, 1, 1, 1), "sagittal": (1, 1, 1, 1)},
     "2x2": {"axial": (0, 0, 1, 1), "coronal": (0, 1, 1, 1), "sagittal": (1, 0, 1, 1)},
 }
+#: Milliseconds after the last move of the crosshair before slab views are made at full
+#: quality again (while it moves they are drafted at half resolution, see ReformatSource.draft).
+DRAFT_SETTLE_MS = 200
 _SIZE_QUANTUM = 32  # an oblique plane's matrix grows in steps of this many pixels, never shrinks
 
 
@@ -106,6 +109,10 @@ class MprArea(QWidget):
         self._axes_shown: dict[str, PlaneAxes] = {}
         self._sizes: dict[str, tuple[int, int]] = {}
         self._behind: set[str] = set()
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(DRAFT_SETTLE_MS)
+        self._settle.timeout.connect(self._end_draft)
         service.frame_failed.connect(self._frame_failed)
         self.viewports: dict[str, MprViewport] = {}
         self._build_ui(bindings, presets)
@@ -346,9 +353,35 @@ class MprArea(QWidget):
             self.mode_combo.blockSignals(True)
             self.mode_combo.setCurrentIndex(SLAB_MODES.index(model.mode))
             self.mode_combo.blockSignals(False)
+        if what == "point" and model.slab_mm > 0:
+            self._start_draft()
         if what in ("point", "axes"):
             self._follow_point()
             self._emit_point()
+
+    # --- drafts while moving ------------------------------------------------------------------------
+    @property
+    def drafting(self) -> bool:
+        """Whether slab views are being drafted (the crosshair moved in the last moments)."""
+        return self._settle.isActive()
+
+    def _start_draft(self) -> None:
+        """The crosshair moves through a slab: draft the slabs until it rests."""
+        for v in self.viewports.values():
+            if isinstance(v.model.source, ReformatSource):
+                v.model.source.draft = True
+        self._settle.start()
+
+    def _end_draft(self) -> None:
+        """The crosshair rests: make the slabs shown at full quality (the drafts stay up
+        until they are ready)."""
+        for v in self.viewports.values():
+            src = v.model.source
+            if isinstance(src, ReformatSource) and src.draft:
+                src.draft = False
+                if src.cached(v.model.state.index) is None:
+                    self.service.request(v, src, v.model.state.index)
+                v.update()
 
     def _follow_point(self, views=None) -> None:
         """Put the views on the slices through the point.

@@ -8,11 +8,10 @@ from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
-from pydicom.pixels import apply_modality_lut
 from pydicom.uid import RLELossless
 from synthetic import image_dataset, save
+from test_series_loader import _expected
 
 from workstation.core.display_sets import read_header_records
 from workstation.core.pixel_layout import layout_reader
@@ -34,11 +33,6 @@ def _series(folder: Path, n: int, *, rows: int = 64, cols: int = 48, rle: set[in
             ds.compress(RLELossless)
         paths.append(save(ds, folder / f"{k:03d}.dcm"))
     return paths
-
-
-def _expected(path: str) -> np.ndarray:
-    ds = pydicom.dcmread(path)
-    return apply_modality_lut(ds.pixel_array, ds)
 
 
 def _stage(loader: SeriesLoader, request: list[str]):

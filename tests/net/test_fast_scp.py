@@ -37,9 +37,10 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification
-from test_storage_listener import Recorder, ct_dataset, dataset_bytes, no_reactor_steal, take
+from test_storage_listener import Recorder, ct_dataset, dataset_bytes, take
 
 from workstation.net import ul_pdu
+from workstation.net.association import keep_answers_from_reactor
 from workstation.net.listener_events import AssociationReport, ListenerEvent
 from workstation.net.storage_scp import StorageListener
 from workstation.net.tcp import nodelay_handlers
@@ -248,7 +249,7 @@ def test_negotiation_with_a_pynetdicom_requestor(serve) -> None:
     assoc = ae.associate(*listener.address, ae_title=CALLED, ext_neg=[window, *roles],
                          evt_handlers=nodelay_handlers())  # fmt: skip
     assert assoc.is_established
-    no_reactor_steal(assoc)
+    keep_answers_from_reactor(assoc)
     try:
         accepted = {cx.abstract_syntax: cx.transfer_syntax[0] for cx in assoc.accepted_contexts}
         # the requestor lists Implicit VR first, both times: ours (Explicit VR first) decides
@@ -405,7 +406,7 @@ def test_malformed_pdus_are_aborted_and_the_listener_goes_on(serve, caplog, name
     ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
     assoc = ae.associate(*listener.address, ae_title=CALLED, evt_handlers=nodelay_handlers())
     assert assoc.is_established
-    no_reactor_steal(assoc)
+    keep_answers_from_reactor(assoc)
     ds = ct_dataset()
     ds.SOPInstanceUID = generate_uid()
     assert assoc.send_c_store(ds).Status == 0x0000

@@ -118,13 +118,6 @@ def associate(listener: StorageListener, calling: str = SCU_AE, contexts=None):
         ae.add_requested_context(uid, syntaxes)
     host, port = listener.address
     assoc = ae.associate(host, port, ae_title="LISTENER", evt_handlers=nodelay_handlers())
-    return no_reactor_steal(assoc)
-
-
-def no_reactor_steal(assoc):
-    """The production guard against pynetdicom issue #875 on a test requestor (see
-    :func:`workstation.net.association.keep_answers_from_reactor`): an acceptor as fast as the
-    fast engine in this same process otherwise loses about one answer in a few hundred."""
     return keep_answers_from_reactor(assoc)
 
 
@@ -406,7 +399,7 @@ def test_spool_left_by_a_killed_listener_is_indexed_on_open(tmp_path: Path) -> N
         ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian])
         assoc = ae.associate("127.0.0.1", first["port"], ae_title="LISTENER",
                              evt_handlers=nodelay_handlers())  # fmt: skip
-        no_reactor_steal(assoc)
+        keep_answers_from_reactor(assoc)
         assert assoc.is_established
         sent = [ct_dataset() for _ in range(40)]
         for ds in sent[:-1]:

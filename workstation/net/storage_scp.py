@@ -256,9 +256,20 @@ class StorageListener:
         """
         if self._server is not None:
             return
-        if self.engine == "fast":
-            self._start_fast()
-            return
+        try:
+            self._server = self._start_fast() if self.engine == "fast" else self._start_pynetdicom()
+        except OSError as exc:
+            where = f"{self.bind_address or '*'}:{self.port}"
+            raise OSError(
+                exc.errno,
+                f"storage listener {self.ae_title} cannot listen on {where}: {exc.strerror or exc}",
+            ) from exc
+        self._stop_requested.clear()
+        log.info("storage listener %s listening on %s:%d (%s engine%s)", self.ae_title,
+                 *self.address, self.engine,
+                 ", TLS" if self.ssl_context is not None else "")  # fmt: skip
+
+    def _start_pynetdicom(self) -> ThreadedAssociationServer:
         handlers = [
             (evt.EVT_CONN_OPEN, self._on_conn_open),
             (evt.EVT_C_STORE, self._on_store),
@@ -268,24 +279,14 @@ class StorageListener:
             (evt.EVT_ABORTED, self._on_ended),
             (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
-        try:
-            self._server = self._ae.start_server(
-                (self.bind_address, self.port),
-                block=False,
-                evt_handlers=handlers,
-                ssl_context=self.ssl_context,
-            )
-        except OSError as exc:
-            where = f"{self.bind_address or '*'}:{self.port}"
-            raise OSError(
-                exc.errno,
-                f"storage listener {self.ae_title} cannot listen on {where}: {exc.strerror or exc}",
-            ) from exc
-        self._stop_requested.clear()
-        log.info("storage listener %s listening on %s:%d%s", self.ae_title, *self.address,
-                 " (TLS)" if self.ssl_context is not None else "")  # fmt: skip
+        return self._ae.start_server(
+            (self.bind_address, self.port),
+            block=False,
+            evt_handlers=handlers,
+            ssl_context=self.ssl_context,
+        )
 
-    def _start_fast(self) -> None:
+    def _start_fast(self) -> FastAcceptor:
         ae = self._ae
         hooks = AcceptorHooks(
             calling_allowed=lambda calling: self.accept_any or calling in self.allowed_calling_aes,
@@ -294,28 +295,17 @@ class StorageListener:
             store=self._deliver,
             ended=self._ended,
         )
-        try:
-            self._server = FastAcceptor(
-                self.ae_title,
-                (self.bind_address, self.port),
-                hooks,
-                abstract_syntaxes=ACCEPTED_SOP_CLASSES,
-                transfer_syntaxes=ACCEPTED_SYNTAXES,
-                max_pdu=ae.maximum_pdu_size,
-                acse_timeout=ae.acse_timeout,
-                network_timeout=ae.network_timeout,
-                maximum_associations=ae.maximum_associations,
-                ssl_context=self.ssl_context,
-            )
-        except OSError as exc:
-            where = f"{self.bind_address or '*'}:{self.port}"
-            raise OSError(
-                exc.errno,
-                f"storage listener {self.ae_title} cannot listen on {where}: {exc.strerror or exc}",
-            ) from exc
-        self._stop_requested.clear()
-        log.info(
-            "storage listener %s listening on %s:%d (fast engine)", self.ae_title, *self.address
+        return FastAcceptor(
+            self.ae_title,
+            (self.bind_address, self.port),
+            hooks,
+            abstract_syntaxes=ACCEPTED_SOP_CLASSES,
+            transfer_syntaxes=ACCEPTED_SYNTAXES,
+            max_pdu=ae.maximum_pdu_size,
+            acse_timeout=ae.acse_timeout,
+            network_timeout=ae.network_timeout,
+            maximum_associations=ae.maximum_associations,
+            ssl_context=self.ssl_context,
         )
 
     def stop(self, grace: float = 5.0, wait: bool = True) -> threading.Thread | None:

@@ -108,7 +108,6 @@ class MprArea(QWidget):
         self._syncing = False
         self._axes_shown: dict[str, PlaneAxes] = {}
         self._sizes: dict[str, tuple[int, int]] = {}
-        self._behind: set[str] = set()
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(DRAFT_SETTLE_MS)
@@ -400,15 +399,11 @@ class MprArea(QWidget):
                 if not isinstance(src, ReformatSource):
                     continue
                 want = src.nearest_to(self.crosshair.point)
-                if want == v.model.state.index:
-                    self._behind.discard(name)
-                    v.frame_pending = False
-                elif src.cached(v.model.state.index) is None:
-                    self._behind.add(name)  # its frame is being made: catch up when it lands
-                    v.frame_pending = True
-                else:
-                    self._behind.discard(name)
-                    v.frame_pending = False
+                # a view whose frame is being made stays on it and catches up when it lands
+                v.frame_pending = (
+                    want != v.model.state.index and src.cached(v.model.state.index) is None
+                )
+                if want != v.model.state.index and not v.frame_pending:
                     v.model.set_index(want)
                     if src.cached(want) is None:
                         # ask now, not at the next paint: the slice is often ready by then and
@@ -419,16 +414,14 @@ class MprArea(QWidget):
 
     def _caught_up(self, viewport: MprViewport) -> None:
         """``viewport`` painted the frame it waited for (or gave up on it): next slice."""
-        if viewport.view in self._behind:
-            self._behind.discard(viewport.view)
+        if viewport.frame_pending:
             viewport.frame_pending = False
             self._follow_point((viewport.view,))
 
     def _frame_failed(self, uid: str, index: int, reason: str) -> None:
-        for name in list(self._behind):
-            src = self.viewports[name].model.source
-            if src is not None and src.uid == uid:
-                self._caught_up(self.viewports[name])
+        for v in list(self.viewports.values()):
+            if v.frame_pending and v.model.source is not None and v.model.source.uid == uid:
+                self._caught_up(v)
 
     def _emit_point(self) -> None:
         if self.shared is None:

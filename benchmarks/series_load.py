@@ -11,6 +11,12 @@ For each syntax it then loads the series into a volume, interleaved and repeated
 All three run with a warm page cache (a warm-up read of every file comes first). It prints a table
 and, as its last line, one JSON object with slices/s, the ratios and the time to first slice.
 
+Two columns say how far a ratio can go on this machine. ``sitk cores`` is SimpleITK's process
+CPU time over its wall time: GDCM decodes JPEG 2000 with OpenJPEG's threads on every core, so
+SimpleITK is not single-threaded there. ``cpu ms`` is the CPU time per slice of our own decode
+path in one process; ``ceiling`` = cores x 1000 / cpu ms / SimpleITK's slices/s, the ratio our
+loader would reach with every core decoding and no overhead at all.
+
 Usage: ``python benchmarks/series_load.py [--quick] [--reps N] [--workers W]``
 """
 
@@ -268,6 +274,26 @@ def time_it(fn, *args) -> float:
     return time.perf_counter() - t0
 
 
+def time_cpu(fn, *args) -> tuple[float, float]:
+    """Wall time and this process's CPU time (all its threads) of one call."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def decode_cpu_ms(paths: list[str], registry) -> float:
+    """CPU milliseconds per slice of the loader's own per-file work (header, decode, modality
+    values) in this process: with W cores, W * 1000 / this is the most slices/s any split of
+    the work can reach."""
+    from workstation.core.series_loader import _decode_stored
+
+    _decode_stored(paths[0], registry)
+    c0 = time.process_time()
+    for p in paths:
+        _decode_stored(p, registry)
+    return (time.process_time() - c0) * 1000.0 / len(paths)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -310,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             if not np.array_equal(ref.astype(np.float64), sitk_ref.astype(np.float64)):
                 print(f"warning: {name}: ours and SimpleITK differ on the first 8 slices")
             ours_t, sitk_t, raw_t, first_ms, decoders = [], [], [], [], {}
+            sitk_cores: list[float] = []
             for _ in range(reps):
                 first_ms.append(time_it(loader.first_slice, paths[0]) * 1000.0)
                 t0 = time.perf_counter()
@@ -319,8 +346,12 @@ def main(argv: list[str] | None = None) -> int:
                 if vol.failures:
                     print(f"warning: {name}: {len(vol.failures)} failures: {vol.failures[0]}")
                 del vol
-                sitk_t.append(time_it(load_sitk, paths))
+                wall, cpu = time_cpu(load_sitk, paths)
+                sitk_t.append(wall)
+                sitk_cores.append(cpu / wall)
                 raw_t.append(time_it(load_raw, paths))
+            cpu_ms = decode_cpu_ms(paths[:24], default_registry())
+            ceiling = min(workers, os.cpu_count() or 1) * 1000.0 / cpu_ms
             ours = n / statistics.median(ours_t)
             sitk_r = n / statistics.median(sitk_t)
             raw = n / statistics.median(raw_t)
@@ -331,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio_vs_sitk": round(ours / sitk_r, 3),
                 "ratio_vs_raw": round(ours / raw, 3),
                 "first_slice_ms": round(statistics.median(first_ms), 2),
+                "sitk_cores": round(statistics.median(sitk_cores), 2),
+                "decode_cpu_ms": round(cpu_ms, 2),
+                "ceiling_vs_sitk": round(ceiling / sitk_r, 3),
                 "decoders": decoders,
                 "mb": round(sum(os.path.getsize(p) for p in paths) / 1e6, 1),
             }
@@ -353,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     head = (
         f"{'syntax':<20}{'MB':>7}{'ours/s':>9}{'sitk/s':>9}{'raw/s':>10}"
-        f"{'ours/sitk':>11}{'ours/raw':>10}{'first ms':>10}  decoders"
+        f"{'ours/sitk':>11}{'ours/raw':>10}{'first ms':>10}{'sitk cores':>11}{'cpu ms':>8}{'ceiling':>9}  decoders"
     )
     print(head)
     print("-" * len(head))
@@ -362,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:<20}{r['mb']:>7.1f}{r['ours_slices_per_s']:>9.1f}{r['sitk_slices_per_s']:>9.1f}"
             f"{r['raw_slices_per_s']:>10.1f}{r['ratio_vs_sitk']:>10.2f}x{r['ratio_vs_raw']:>9.3f}x"
-            f"{r['first_slice_ms']:>10.2f}  {dec}"
+            f"{r['first_slice_ms']:>10.2f}{r['sitk_cores']:>11.2f}"
+            f"{r['decode_cpu_ms']:>8.1f}{r['ceiling_vs_sitk']:>8.2f}x  {dec}"
         )
     out = {
         "syntaxes": {
@@ -375,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
                     "ratio_vs_sitk",
                     "ratio_vs_raw",
                     "first_slice_ms",
+                    "sitk_cores",
+                    "decode_cpu_ms",
+                    "ceiling_vs_sitk",
                 )
             }
             for k, v in results.items()

@@ -18,7 +18,10 @@ Orthanc runs on loopback (its own storage, no plugins, TCP_NODELAY=1) holding th
 * C-FIND latency at STUDY level (patient ID key): our ``find`` (a new association per query)
   against ``findscu`` (a new process per query, so its start-up is included: reported apart).
 
-``ratio_vs_dcmtk`` is ours / DCMTK images per second for C-MOVE (target >= 1.0).
+``ratio_vs_dcmtk`` is ours / DCMTK images per second for C-MOVE (target >= 1.0). Each run's CPU
+time is reported per image too: the receiving side (our whole process, every thread; or the
+DCMTK processes) and Orthanc's, the sender's. On a 2-core machine the two together bound the
+rate, so they say where a retrieve's time goes.
 
 Usage: ``python benchmarks/retrieve.py [--quick] [--reps N]``
 """
@@ -29,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,6 +58,23 @@ OURS, STORESCP, SCU = "OURS", "STORESCP", "BENCHSCU"
 FIND_QUERIES = 20
 
 
+_ORTHANC_PID = [0]
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far: this process (every thread), its ended children (movescu, storescp,
+    getscu) and Orthanc."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    orthanc_cpu = 0.0
+    try:
+        fields = Path(f"/proc/{_ORTHANC_PID[0]}/stat").read_text().rsplit(")", 1)[1].split()
+        orthanc_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        pass
+    return {"ours": time.process_time(), "children": kids.ru_utime + kids.ru_stime,
+            "orthanc": orthanc_cpu}  # fmt: skip
+
+
 @contextmanager
 def orthanc(tmp: Path, ours_port: int, storescp_port: int) -> Iterator[int]:
     http, dicom = free_port(), free_port()
@@ -68,6 +89,7 @@ def orthanc(tmp: Path, ours_port: int, storescp_port: int) -> Iterator[int]:
     (tmp / "orthanc.json").write_text(json.dumps(config))
     proc = subprocess.Popen(["Orthanc", str(tmp / "orthanc.json")], env=NODELAY,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    _ORTHANC_PID[0] = proc.pid
     try:
         wait_for_port(dicom, proc, "Orthanc")
         wait_for_port(http, proc, "Orthanc")
@@ -229,21 +251,28 @@ def main() -> int:
     times: dict[str, list[float]] = {k: [] for k in ("ours_move", "ours_move_pynetdicom",
                                                      "ours_move_files", "dcmtk_move", "ours_get",
                                                      "dcmtk_get")}  # fmt: skip
+    cpu: dict[str, list[dict[str, float]]] = {k: [] for k in times}
     finds: dict[str, list[float]] = {"ours": [], "findscu": [], "process_start": []}
     with tempfile.TemporaryDirectory(prefix="retrieve-orthanc-", dir=DATA) as tmp:
         with orthanc(Path(tmp), ours_port, storescp_port) as port:
             load(files, port)
             node = RemoteNode("orthanc", "ORTHANC", "127.0.0.1", port)
             ours(node, identity, study, "C-MOVE")  # warm-up: Orthanc's cache, our imports
+            runs = {
+                "ours_move": lambda: ours(node, identity, study, "C-MOVE"),
+                "ours_move_pynetdicom": lambda: ours(node, identity, study, "C-MOVE",
+                                                     engine="pynetdicom"),
+                "ours_move_files": lambda: ours_move_files(node, identity, study),
+                "dcmtk_move": lambda: dcmtk_move(port, storescp_port, study),
+                "ours_get": lambda: ours(node, identity, study, "C-GET"),
+                "dcmtk_get": lambda: dcmtk_get(port, study),
+            }  # fmt: skip
             for _ in range(reps):  # interleaved
-                times["ours_move"].append(ours(node, identity, study, "C-MOVE"))
-                times["ours_move_pynetdicom"].append(
-                    ours(node, identity, study, "C-MOVE", engine="pynetdicom")
-                )
-                times["ours_move_files"].append(ours_move_files(node, identity, study))
-                times["dcmtk_move"].append(dcmtk_move(port, storescp_port, study))
-                times["ours_get"].append(ours(node, identity, study, "C-GET"))
-                times["dcmtk_get"].append(dcmtk_get(port, study))
+                for key, run in runs.items():
+                    before = cpu_seconds()
+                    times[key].append(run())
+                    after = cpu_seconds()
+                    cpu[key].append({k: after[k] - before[k] for k in after})
                 for _ in range(FIND_QUERIES):
                     finds["ours"].append(find_ours(node, identity, patient_id))
                     finds["findscu"].append(find_dcmtk(port, patient_id))
@@ -255,7 +284,17 @@ def main() -> int:
     ratio_get = rate["ours_get"] / rate["dcmtk_get"]
     print(f"retrieve: {N} CT images 512x512 ({size / 1e6:.0f} MB) from Orthanc on loopback, "
           f"{reps} interleaved repetition(s), medians")  # fmt: skip
-    print(f"{'retrieve':<52}{'images/s':>10}{'MB/s':>8}{'seconds':>9}")
+    # CPU milliseconds per image: the receiving side (our process, or DCMTK's processes) and
+    # Orthanc, the sender; on 2 cores the two together bound the rate
+    cpu_ms = {
+        key: {
+            part: round(1000 * statistics.median(c[part] for c in runs_cpu) / N, 2)
+            for part in ("ours", "children", "orthanc")
+        }
+        for key, runs_cpu in cpu.items()
+    }
+    print(f"{'retrieve':<52}{'images/s':>10}{'MB/s':>8}{'seconds':>9}"
+          f"{'cpu ms/img':>12}{'Orthanc':>9}")  # fmt: skip
     labels = {
         "ours_move": "ours: C-MOVE into our listener + archive (indexed)",
         "ours_move_pynetdicom": "  the same, pynetdicom engine",
@@ -266,7 +305,9 @@ def main() -> int:
     }
     for key, label in labels.items():
         r = rate[key]
-        print(f"{label:<52}{r:>10.1f}{r * size / N / 1e6:>8.1f}{N / r:>9.2f}")
+        receiver = cpu_ms[key]["ours"] + cpu_ms[key]["children"]
+        print(f"{label:<52}{r:>10.1f}{r * size / N / 1e6:>8.1f}{N / r:>9.2f}"
+              f"{receiver:>12.2f}{cpu_ms[key]['orthanc']:>9.2f}")  # fmt: skip
     print(f"C-FIND at STUDY level (patient ID), median of {len(finds['ours'])}: ours "
           f"{find_ms['ours']:.1f} ms (new association each); findscu {find_ms['findscu']:.1f} ms "
           f"per run, of which ~{find_ms['process_start']:.1f} ms is starting the process")  # fmt: skip
@@ -283,6 +324,7 @@ def main() -> int:
         "reps": reps,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "images_per_s": {k: round(v, 1) for k, v in rate.items()},
+        "cpu_ms_per_image": cpu_ms,
         "ratio_vs_dcmtk": round(ratio, 3),
         "ratio_get_vs_dcmtk": round(ratio_get, 3),
         "ratio_pynetdicom_engine_vs_dcmtk": round(old_ratio, 3),

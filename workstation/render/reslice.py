@@ -6,10 +6,13 @@ patient directions of increasing column and row, the pixel size and the matrix. 
 along the plane's normal, combined by maximum (MIP), minimum (MinIP) or mean.
 
 A slab that lines up with the voxel grid (normal along a volume axis, image axes along the other
-two) and whose pixels fall on voxel centres (the axial slab of an axial acquisition, and the
-coronal and sagittal ones when the slices are as far apart as the pixels) is a plain numpy max /
-min / mean over the voxel planes whose centres lie within it: exact, and about ten times faster
-than sampling. Other slabs are sampled by ``vtkImageReslice``.
+two: the axial, coronal and sagittal slabs of an axial acquisition) is combined in numpy over the
+voxel planes whose centres lie within it (:mod:`workstation.render.grid_slab`): a plain max / min
+/ mean of the voxels when the pixels fall on voxel centres, else of each plane's bilinear thin
+reformat. It equals the thin ``vtkImageReslice`` reformats of those planes combined, and costs
+less than sampling the slab (20 mm MIP of 512x512x400: axial ~1 ms, coronal ~12 ms, sagittal
+~19 ms, against 20-45 ms for vtkImageReslice). Other slabs (oblique, nearest or cubic
+interpolation, a chosen sample spacing) are sampled by ``vtkImageReslice``.
 
 Pixel ``(col, row)`` of the output lies at
 ``centre + (col - (cols - 1) / 2) * pixel_mm * x_axis + (row - (rows - 1) / 2) * pixel_mm * y_axis``
@@ -29,6 +32,7 @@ from vtkmodules.util.vtkConstants import VTK_FLOAT
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkImagingCore import vtkImageReslice
 
+from workstation.render.grid_slab import GridSlab
 from workstation.render.volume_image import VolumeImage, _matrix, _vtk_index_image
 
 MODES = ("mip", "minip", "mean")
@@ -133,86 +137,6 @@ def rotation_matrix(axis: Sequence[float], degrees: float) -> np.ndarray:
     t = math.radians(degrees)
     k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
     return np.eye(3) + math.sin(t) * k + (1 - math.cos(t)) * (k @ k)
-
-
-@dataclass(frozen=True)
-class GridSlab:
-    """A slab that lines up with the voxel grid (see :meth:`Reslicer.grid_slab`).
-
-    Numpy axes of ``VolumeImage.values`` (0 slice, 1 row, 2 col): the slab holds the voxel
-    planes ``first..last`` along ``normal_axis``; output column ``c`` lies at index
-    ``col0 + c * col_step`` along ``col_axis``, output row ``r`` at ``row0 + r * row_step`` along
-    ``row_axis``.
-    """
-
-    normal_axis: int
-    first: int
-    last: int
-    col_axis: int
-    col0: float
-    col_step: float
-    row_axis: int
-    row0: float
-    row_step: float
-
-    @property
-    def count(self) -> int:
-        """How many voxel planes the slab holds (0 when it lies beyond the volume)."""
-        return max(0, self.last - self.first + 1)
-
-    @property
-    def exact(self) -> bool:
-        """Whether every output pixel falls on a voxel centre (a plain reduction, no sampling)."""
-        return _on_voxels(self.col0, self.col_step) and _on_voxels(self.row0, self.row_step)
-
-    def combine(self, values: np.ndarray, mode: str, rows: int, cols: int) -> np.ndarray:
-        """The slab, reduced over its voxel planes: float32 ``(rows, cols)``, NaN outside.
-
-        Only for an :attr:`exact` slab (every output pixel on a voxel centre): a plain numpy
-        max / min / mean over the planes, the same as the thin reformats of those planes
-        combined.
-        """
-        if not self.exact:
-            raise ValueError("combine() needs a slab whose pixels fall on voxel centres")
-        out = np.full((rows, cols), np.nan, np.float32)
-        if self.count == 0:
-            return out  # the slab lies beyond the volume
-        shape = values.shape
-        r_out, r_in = _axis_samples(self.row0, self.row_step, rows, shape[self.row_axis])
-        c_out, c_in = _axis_samples(self.col0, self.col_step, cols, shape[self.col_axis])
-        if r_out is None or c_out is None:
-            return out
-        take: list = [slice(None)] * 3
-        take[self.normal_axis] = slice(self.first, self.last + 1)
-        take[self.row_axis] = r_in
-        take[self.col_axis] = c_in
-        block = values[tuple(take)]
-        if mode == "mean":
-            flat = block.mean(axis=self.normal_axis, dtype=np.float32)
-        else:
-            flat = (np.max if mode == "mip" else np.min)(block, axis=self.normal_axis)
-        target = out[r_out, c_out]
-        target[...] = flat.T if self.row_axis > self.col_axis else flat
-        return out
-
-
-def _on_voxels(start: float, step: float) -> bool:
-    """Whether indices ``start + i * step`` are whole voxel indices one apart."""
-    return abs(abs(step) - 1.0) < 1e-6 and abs(start - round(start)) < 1e-4
-
-
-def _axis_samples(start: float, step: float, n_out: int, n_in: int):
-    """Where outputs ``i < n_out`` at whole indices ``start + i * step`` (step +-1) read an axis
-    of ``n_in`` voxels: ``(output slice, input slice)`` over the outputs within the volume, or
-    ``(None, None)`` when none is."""
-    s, d = round(start), round(step)
-    lo = max(0, -s) if d > 0 else max(0, s - (n_in - 1))
-    hi = min(n_out - 1, n_in - 1 - s) if d > 0 else min(n_out - 1, s)
-    if hi < lo:
-        return None, None
-    a, b = s + lo * d, s + hi * d
-    src = slice(a, b + 1) if d > 0 else slice(a, b - 1 if b > 0 else None, -1)
-    return slice(lo, hi + 1), src
 
 
 class Reslicer:
@@ -345,7 +269,8 @@ class Reslicer:
         preview : bool
             For slabs while the user drags: sample the slab at half the resolution (a quarter of
             the rays) and scale it back up bilinearly; about 3.5x faster, softer. Thin planes
-            ignore it.
+            and slabs lined up with the voxel grid (linear interpolation) ignore it: the grid
+            slab at full resolution costs no more than the half-resolution one.
 
         Returns
         -------
@@ -362,7 +287,8 @@ class Reslicer:
             raise ValueError(f"slab thickness must be 0 to {MAX_SLAB_MM:g} mm, got {slab_mm}")
         cols, rows = plane.size
         grid = self.grid_slab(plane, slab_mm) if slab_mm > 0 and not slab_spacing_mm else None
-        if grid is not None and grid.exact:
+        if grid is not None and (grid.exact or interpolation == "linear"):
+            # exact, and as cheap as a half-resolution preview: used for the preview too
             return grid.combine(self.volume.values, mode, rows, cols)
         if preview and slab_mm > 0 and cols >= 4 and rows >= 4:
             return self._preview(plane, slab_mm, mode, interpolation, slab_spacing_mm)

@@ -1,0 +1,315 @@
+"""Thick slabs that line up with the voxel grid, combined in numpy (no vtkImageReslice).
+
+A slab lines up with the grid when its normal runs along one volume axis and its image axes
+along the other two (the axial, coronal and sagittal slabs of an axial stack). It is then the
+max / min / mean over the voxel planes whose centres lie within it of the thin reformats of those
+planes; and the thin reformat of a voxel plane is a bilinear interpolation within that plane,
+separable along the two image axes. :meth:`GridSlab.combine` computes exactly that:
+
+* when every output pixel falls on a voxel centre (the axial slab of an axial stack), a plain
+  reduction of the voxels, no arithmetic on them;
+* otherwise (coronal / sagittal rows resampled along the slice axis, pixels smaller or larger than
+  the voxels) each plane is interpolated linearly along the image axes whose outputs fall between
+  voxel centres, on a float32 copy of the slab's voxels taken a group of planes at a time, a few
+  output rows at a time (so that the work stays in cache), then reduced over the planes. A mean
+  slab is reduced first and interpolated once (the mean of interpolations is the interpolation of
+  the mean).
+
+What counts as inside the volume is what ``vtkImageReslice`` (linear interpolation, its default
+half-voxel border) does: along each axis of ``n`` voxels, indices from -0.5 to ``n - 0.5``
+inclusive are inside and read the nearest edge voxel beyond the end voxels; outputs outside are
+NaN. The result therefore equals the thin reformats of the planes, made by vtkImageReslice,
+combined (up to float rounding and VTK's 1/65536 quantisation of its interpolation weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Most float32 working memory for one group of planes (bytes); more planes are done in groups.
+BLOCK_BYTES = 64 * 1024 * 1024
+_SNAP = 1e-6  # interpolation weights closer than this to 0 or 1 read one voxel
+# rounding allowance at the half-voxel border: VTK places an output exactly there (its index
+# computed in other steps) inside, and one 1e-7 voxel beyond outside
+_EDGE = 1e-9
+
+
+@dataclass(frozen=True)
+class GridSlab:
+    """A slab that lines up with the voxel grid (see ``Reslicer.grid_slab``).
+
+    Numpy axes of ``VolumeImage.values`` (0 slice, 1 row, 2 col): the slab holds the voxel
+    planes ``first..last`` along ``normal_axis``; output column ``c`` lies at index
+    ``col0 + c * col_step`` along ``col_axis``, output row ``r`` at ``row0 + r * row_step`` along
+    ``row_axis``.
+    """
+
+    normal_axis: int
+    first: int
+    last: int
+    col_axis: int
+    col0: float
+    col_step: float
+    row_axis: int
+    row0: float
+    row_step: float
+
+    @property
+    def count(self) -> int:
+        """How many voxel planes the slab holds (0 when it lies beyond the volume)."""
+        return max(0, self.last - self.first + 1)
+
+    @property
+    def exact(self) -> bool:
+        """Whether every output pixel falls on a voxel centre (a plain reduction, no sampling)."""
+        return _on_voxels(self.col0, self.col_step) and _on_voxels(self.row0, self.row_step)
+
+    def combine(
+        self,
+        values: np.ndarray,
+        mode: str,
+        rows: int,
+        cols: int,
+        *,
+        block_bytes: int = BLOCK_BYTES,
+    ) -> np.ndarray:
+        """The slab, reduced over its voxel planes: float32 ``(rows, cols)``, NaN outside.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            The volume's voxels, ``(slices, rows, cols)``.
+        mode : str
+            ``'mip'``, ``'minip'`` or ``'mean'``.
+        rows, cols : int
+            The output size.
+        block_bytes : int
+            Most float32 working memory (voxel copies, interpolated planes) at once,
+            interpolated slabs only; the planes are taken in groups that fit.
+
+        Returns
+        -------
+        numpy.ndarray
+            The max / min / mean over the planes of their bilinear thin reformats (exactly the
+            voxels when every pixel falls on a voxel centre).
+        """
+        if mode not in ("mip", "minip", "mean"):
+            raise ValueError(f"slab mode must be mip, minip or mean, got {mode!r}")
+        out = np.full((rows, cols), np.nan, np.float32)
+        if self.count == 0:
+            return out  # the slab lies beyond the volume
+        shape = values.shape
+        if self.exact:
+            return self._combine_on_voxels(values, mode, out)
+        rp = _axis_plan(self.row0, self.row_step, rows, shape[self.row_axis])
+        cp = _axis_plan(self.col0, self.col_step, cols, shape[self.col_axis])
+        if rp is None or cp is None:
+            return out
+        region = out[rp.out, cp.out]
+        # float32 values held per plane: its voxels, and for a MIP / MinIP the columns
+        # interpolated (two picks and the result) and the steps between rows
+        width = cp.hi - cp.lo + 1
+        if mode != "mean":
+            width += (3 * cp.i0.size if cp.frac is not None else 0) + cp.i0.size
+        group = max(1, int(block_bytes) // (4 * (rp.hi - rp.lo + 1) * width))
+        total = None
+        for p0 in range(self.first, self.last + 1, group):
+            block = self._block(values, p0, min(p0 + group, self.last + 1), rp, cp)
+            if mode == "mean":
+                part = block.sum(axis=1)
+                total = part if total is None else np.add(total, part, out=total)
+            else:
+                _reduce_lerped(block, rp, cp, mode, region, first=p0 == self.first)
+        if total is not None:
+            total /= np.float32(self.count)
+            region[...] = _lerp2d(total, rp, cp)
+        return out
+
+    def _combine_on_voxels(self, values: np.ndarray, mode: str, out: np.ndarray) -> np.ndarray:
+        rows, cols = out.shape
+        shape = values.shape
+        r_out, r_in = _axis_samples(self.row0, self.row_step, rows, shape[self.row_axis])
+        c_out, c_in = _axis_samples(self.col0, self.col_step, cols, shape[self.col_axis])
+        if r_out is None or c_out is None:
+            return out
+        take: list = [slice(None)] * 3
+        take[self.normal_axis] = slice(self.first, self.last + 1)
+        take[self.row_axis] = r_in
+        take[self.col_axis] = c_in
+        block = values[tuple(take)]
+        if mode == "mean":
+            flat = block.mean(axis=self.normal_axis, dtype=np.float32)
+        else:
+            flat = (np.max if mode == "mip" else np.min)(block, axis=self.normal_axis)
+        target = out[r_out, c_out]
+        target[...] = flat.T if self.row_axis > self.col_axis else flat
+        return out
+
+    def _block(
+        self, values: np.ndarray, p0: int, p1: int, rp: _AxisPlan, cp: _AxisPlan
+    ) -> np.ndarray:
+        """float32 copy of planes ``p0 <= k < p1`` over the voxels the outputs read, in the order
+        (row axis, plane, col axis), C-contiguous."""
+        take: list = [slice(None)] * 3
+        take[self.normal_axis] = slice(p0, p1)
+        take[self.row_axis] = slice(rp.lo, rp.hi + 1)
+        take[self.col_axis] = slice(cp.lo, cp.hi + 1)
+        sub = values[tuple(take)]
+        order = (self.row_axis, self.normal_axis, self.col_axis)
+        view = sub.transpose(order)
+        if view.strides[2] != view.itemsize and sub.strides[2] == sub.itemsize:
+            # the planes run along the memory's last axis (a sagittal slab of an axial stack):
+            # short runs far apart. Gather each run as one opaque item, then turn it in cache
+            runs = sub.view(np.dtype((np.void, sub.itemsize * sub.shape[2])))
+            sub = np.ascontiguousarray(runs).view(sub.dtype)
+            view = np.ascontiguousarray(sub.transpose(order))
+        block = np.empty(view.shape, np.float32)
+        np.copyto(block, view, casting="unsafe")
+        return block
+
+
+@dataclass(frozen=True)
+class _AxisPlan:
+    """How the outputs along one image axis read their voxels.
+
+    ``out``: the outputs inside the volume. ``lo..hi``: the voxels they read. ``i0`` / ``i1``
+    (relative to ``lo``): each output's lower and upper neighbours, ``frac`` (float32) the weight
+    of ``i1``; ``frac`` is None when every output falls on a voxel centre (``i1 == i0``).
+    ``span``: the outputs read ``lo..hi`` one to one, in order (no gather needed).
+    """
+
+    out: slice
+    lo: int
+    hi: int
+    i0: np.ndarray
+    i1: np.ndarray
+    frac: np.ndarray | None
+    span: bool
+
+
+def _axis_plan(start: float, step: float, n_out: int, n_in: int) -> _AxisPlan | None:
+    """Linear interpolation of outputs ``i < n_out`` at index ``start + i * step`` along an axis
+    of ``n_in`` voxels, with vtkImageReslice's border: indices in [-0.5, n_in - 0.5] are inside,
+    clamped to the end voxels. None when no output is inside."""
+    x = start + np.arange(n_out, dtype=np.float64) * step
+    inside = np.flatnonzero((x >= -0.5 - _EDGE) & (x <= n_in - 0.5 + _EDGE))
+    if inside.size == 0:
+        return None
+    a, b = int(inside[0]), int(inside[-1])  # monotonic: the inside is one run
+    x = x[a : b + 1]
+    base = np.floor(x)
+    frac = x - base
+    up = frac > 1.0 - _SNAP
+    base[up] += 1.0
+    frac[up] = 0.0
+    frac[frac < _SNAP] = 0.0
+    i0 = np.clip(base, 0, n_in - 1).astype(np.intp)
+    i1 = np.clip(base + 1.0, 0, n_in - 1).astype(np.intp)
+    frac[i1 == i0] = 0.0  # beyond the end voxels: the edge voxel
+    interp = bool((frac > 0.0).any())
+    if not interp:
+        i1 = i0
+    lo = int(min(i0.min(), i1.min()))
+    hi = int(max(i0.max(), i1.max()))
+    i0, i1 = i0 - lo, i1 - lo
+    span = not interp and i0.size == hi - lo + 1 and bool((np.diff(i0) == 1).all())
+    return _AxisPlan(
+        out=slice(a, b + 1),
+        lo=lo,
+        hi=hi,
+        i0=i0,
+        i1=i1,
+        frac=frac.astype(np.float32) if interp else None,
+        span=span,
+    )
+
+
+def _reduce_lerped(
+    block: np.ndarray, rp: _AxisPlan, cp: _AxisPlan, mode: str, region: np.ndarray, first: bool
+) -> None:
+    """Max / min over the planes (axis 1 of ``block``) of their bilinear reformats, into (or,
+    unless ``first``, combined with) ``region``.
+
+    Columns first (on the whole block), then the rows one output row at a time from views of
+    the block and of its differences between neighbouring rows: no gathered copies, each step
+    on one row of every plane (in cache).
+    """
+    reduce = np.max if mode == "mip" else np.min
+    combine = np.maximum if mode == "mip" else np.minimum
+    block = _resample(block, cp, 2)
+    if rp.frac is None:  # rows on voxel centres: reduce, then pick the rows
+        flat = _resample(reduce(block, axis=1), rp, 0)
+        if first:
+            region[...] = flat
+        else:
+            combine(region, flat, out=region)
+        return
+    steps = np.subtract(block[1:], block[:-1]) if block.shape[0] > 1 else block[:0]
+    tmp = np.empty(block.shape[1:], np.float32)
+    part = None if first else np.empty(block.shape[2], np.float32)
+    for r, (k, f) in enumerate(zip(rp.i0.tolist(), rp.frac.tolist(), strict=True)):
+        if f == 0.0:
+            src = block[k]
+        else:
+            np.multiply(steps[k], f, out=tmp)
+            tmp += block[k]
+            src = tmp
+        if first:
+            reduce(src, axis=0, out=region[r])
+        else:
+            reduce(src, axis=0, out=part)
+            combine(region[r], part, out=region[r])
+
+
+def _lerp2d(img: np.ndarray, rp: _AxisPlan, cp: _AxisPlan) -> np.ndarray:
+    """Bilinear resampling of a 2D ``(row voxels, col voxels)`` image onto the outputs."""
+    return _resample(_resample(img, rp, 0), cp, 1)
+
+
+def _resample(arr: np.ndarray, plan: _AxisPlan, axis: int) -> np.ndarray:
+    """``arr`` linearly interpolated along ``axis`` at the outputs of ``plan`` (a view when
+    they read the voxels one to one)."""
+    if plan.span:
+        return arr
+    lo = _pick(arr, plan.i0, axis)
+    if plan.frac is None:
+        return lo
+    out = np.subtract(_pick(arr, plan.i1, axis), lo)
+    shape = [1] * arr.ndim
+    shape[axis] = -1
+    out *= plan.frac.reshape(shape)
+    out += lo
+    return out
+
+
+def _pick(arr: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """``arr`` at ``index`` along ``axis``: a strided view when the indices are evenly spaced."""
+    if index.size > 1:
+        step = int(index[1] - index[0])
+        if step != 0 and np.array_equal(np.diff(index), np.full(index.size - 1, step)):
+            stop = int(index[-1]) + (1 if step > 0 else -1)
+            at = [slice(None)] * arr.ndim
+            at[axis] = slice(int(index[0]), stop if stop >= 0 else None, step)
+            return arr[tuple(at)]
+    return np.take(arr, index, axis=axis)
+
+
+def _on_voxels(start: float, step: float) -> bool:
+    """Whether indices ``start + i * step`` are whole voxel indices one apart."""
+    return abs(abs(step) - 1.0) < 1e-6 and abs(start - round(start)) < 1e-4
+
+
+def _axis_samples(start: float, step: float, n_out: int, n_in: int):
+    """Where outputs ``i < n_out`` at whole indices ``start + i * step`` (step +-1) read an axis
+    of ``n_in`` voxels: ``(output slice, input slice)`` over the outputs within the volume, or
+    ``(None, None)`` when none is."""
+    s, d = round(start), round(step)
+    lo = max(0, -s) if d > 0 else max(0, s - (n_in - 1))
+    hi = min(n_out - 1, n_in - 1 - s) if d > 0 else min(n_out - 1, s)
+    if hi < lo:
+        return None, None
+    a, b = s + lo * d, s + hi * d
+    src = slice(a, b + 1) if d > 0 else slice(a, b - 1 if b > 0 else None, -1)
+    return slice(lo, hi + 1), src

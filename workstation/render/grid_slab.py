@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Most float32 working memory for one group of planes (bytes); more planes are done in groups.
-BLOCK_BYTES = 64 * 1024 * 1024
+#: About the most float32 working memory at once (bytes): a band of rows of every plane; small
+#: enough to stay in the processor's cache.
+BLOCK_BYTES = 4 * 1024 * 1024
 _SNAP = 1e-6  # interpolation weights closer than this to 0 or 1 read one voxel
 # rounding allowance at the half-voxel border: VTK places an output exactly there (its index
 # computed in other steps) inside, and one 1e-7 voxel beyond outside
@@ -86,8 +87,8 @@ class GridSlab:
         rows, cols : int
             The output size.
         block_bytes : int
-            Most float32 working memory (voxel copies, interpolated planes) at once,
-            interpolated slabs only; the planes are taken in groups that fit.
+            About the most float32 working memory (voxel copies, interpolated planes) at once,
+            interpolated slabs only: the rows are taken in bands that fit (at least two rows).
 
         Returns
         -------
@@ -108,23 +109,21 @@ class GridSlab:
         if rp is None or cp is None:
             return out
         region = out[rp.out, cp.out]
-        # float32 values held per plane: its voxels, and for a MIP / MinIP the columns
-        # interpolated (two picks and the result) and the steps between rows
+        # float32 values held per input row: the band's voxels, for a MIP / MinIP also the
+        # columns interpolated (two picks and the result), the steps between rows and the sums
         width = cp.hi - cp.lo + 1
         if mode != "mean":
-            width += (3 * cp.i0.size if cp.frac is not None else 0) + cp.i0.size
-        group = max(1, int(block_bytes) // (4 * (rp.hi - rp.lo + 1) * width))
-        total = None
-        for p0 in range(self.first, self.last + 1, group):
-            block = self._block(values, p0, min(p0 + group, self.last + 1), rp, cp)
-            if mode == "mean":
-                part = block.sum(axis=1)
-                total = part if total is None else np.add(total, part, out=total)
-            else:
-                _reduce_lerped(block, rp, cp, mode, region, first=p0 == self.first)
-        if total is not None:
+            width += (3 * cp.i0.size if cp.frac is not None else 0) + 2 * cp.i0.size
+        band = max(2, int(block_bytes) // (4 * self.count * width))
+        if mode == "mean":
+            total = np.empty((rp.hi - rp.lo + 1, cp.hi - cp.lo + 1), np.float32)
+            for k0 in range(0, total.shape[0], band):
+                k1 = min(k0 + band, total.shape[0])
+                self._band(values, rp.lo + k0, rp.lo + k1, cp).sum(axis=1, out=total[k0:k1])
             total /= np.float32(self.count)
             region[...] = _lerp2d(total, rp, cp)
+        else:
+            self._reduce_lerped(values, rp, cp, mode, region, band)
         return out
 
     def _combine_on_voxels(self, values: np.ndarray, mode: str, out: np.ndarray) -> np.ndarray:
@@ -147,14 +146,12 @@ class GridSlab:
         target[...] = flat.T if self.row_axis > self.col_axis else flat
         return out
 
-    def _block(
-        self, values: np.ndarray, p0: int, p1: int, rp: _AxisPlan, cp: _AxisPlan
-    ) -> np.ndarray:
-        """float32 copy of planes ``p0 <= k < p1`` over the voxels the outputs read, in the order
-        (row axis, plane, col axis), C-contiguous."""
+    def _band(self, values: np.ndarray, k0: int, k1: int, cp: _AxisPlan) -> np.ndarray:
+        """float32 copy of the slab's voxels at rows ``k0 <= k < k1`` along the row axis, over
+        the columns the outputs read, in the order (row, plane, column), C-contiguous."""
         take: list = [slice(None)] * 3
-        take[self.normal_axis] = slice(p0, p1)
-        take[self.row_axis] = slice(rp.lo, rp.hi + 1)
+        take[self.normal_axis] = slice(self.first, self.last + 1)
+        take[self.row_axis] = slice(k0, k1)
         take[self.col_axis] = slice(cp.lo, cp.hi + 1)
         sub = values[tuple(take)]
         order = (self.row_axis, self.normal_axis, self.col_axis)
@@ -168,6 +165,51 @@ class GridSlab:
         block = np.empty(view.shape, np.float32)
         np.copyto(block, view, casting="unsafe")
         return block
+
+    def _reduce_lerped(
+        self,
+        values: np.ndarray,
+        rp: _AxisPlan,
+        cp: _AxisPlan,
+        mode: str,
+        region: np.ndarray,
+        band: int,
+    ) -> None:
+        """Max / min over the planes of their bilinear reformats, into ``region``.
+
+        The output rows go in bands that read about ``band`` input rows (so that the work stays
+        in cache): the band's voxels are copied, interpolated along the columns, then along the
+        rows from the band and its steps between neighbouring rows, many output rows per numpy
+        call: the rows that are the first to read their input row take views (their input rows
+        are consecutive), the others gather theirs.
+        """
+        reduce = np.max if mode == "mip" else np.min
+        n_rows = rp.i0.size
+        per_band = max(1, int((band - 2) / max(abs(self.row_step), 1e-3)))
+        frac = rp.frac if rp.frac is not None else np.zeros(n_rows, np.float32)
+        for s in range(0, n_rows, per_band):
+            e = min(s + per_band, n_rows)
+            ks = rp.i0[s:e]
+            k0 = int(min(ks[0], ks[-1]))
+            k1 = int(max(ks[0], ks[-1])) + (2 if rp.frac is not None else 1)
+            k1 = min(k1, rp.hi - rp.lo + 1)
+            vox = _resample(self._band(values, rp.lo + k0, rp.lo + k1, cp), cp, 2)
+            if rp.frac is None:  # rows on voxel centres: reduce, then pick the rows
+                region[s:e] = _pick(reduce(vox, axis=1), ks - k0, 0)
+                continue
+            steps = np.empty_like(vox)  # the last row stays 0: outputs there read one row
+            np.subtract(vox[1:], vox[:-1], out=steps[:-1])
+            steps[-1] = 0.0
+            ks = ks - k0
+            first = np.ones(ks.size, bool)
+            first[1:] = ks[1:] != ks[:-1]
+            for rows in (np.flatnonzero(first), np.flatnonzero(~first)):
+                if rows.size == 0:
+                    continue
+                at = ks[rows]
+                lerp = np.multiply(_pick(steps, at, 0), frac[s + rows][:, None, None])
+                lerp += _pick(vox, at, 0)
+                region[s + rows] = reduce(lerp, axis=1)
 
 
 @dataclass(frozen=True)
@@ -224,43 +266,6 @@ def _axis_plan(start: float, step: float, n_out: int, n_in: int) -> _AxisPlan | 
         frac=frac.astype(np.float32) if interp else None,
         span=span,
     )
-
-
-def _reduce_lerped(
-    block: np.ndarray, rp: _AxisPlan, cp: _AxisPlan, mode: str, region: np.ndarray, first: bool
-) -> None:
-    """Max / min over the planes (axis 1 of ``block``) of their bilinear reformats, into (or,
-    unless ``first``, combined with) ``region``.
-
-    Columns first (on the whole block), then the rows one output row at a time from views of
-    the block and of its differences between neighbouring rows: no gathered copies, each step
-    on one row of every plane (in cache).
-    """
-    reduce = np.max if mode == "mip" else np.min
-    combine = np.maximum if mode == "mip" else np.minimum
-    block = _resample(block, cp, 2)
-    if rp.frac is None:  # rows on voxel centres: reduce, then pick the rows
-        flat = _resample(reduce(block, axis=1), rp, 0)
-        if first:
-            region[...] = flat
-        else:
-            combine(region, flat, out=region)
-        return
-    steps = np.subtract(block[1:], block[:-1]) if block.shape[0] > 1 else block[:0]
-    tmp = np.empty(block.shape[1:], np.float32)
-    part = None if first else np.empty(block.shape[2], np.float32)
-    for r, (k, f) in enumerate(zip(rp.i0.tolist(), rp.frac.tolist(), strict=True)):
-        if f == 0.0:
-            src = block[k]
-        else:
-            np.multiply(steps[k], f, out=tmp)
-            tmp += block[k]
-            src = tmp
-        if first:
-            reduce(src, axis=0, out=region[r])
-        else:
-            reduce(src, axis=0, out=part)
-            combine(region[r], part, out=region[r])
 
 
 def _lerp2d(img: np.ndarray, rp: _AxisPlan, cp: _AxisPlan) -> np.ndarray:

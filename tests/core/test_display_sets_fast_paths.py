@@ -47,3 +47,37 @@ def test_get_by_tag_matches_keyword_get(corpus_dir) -> None:
             except Exception:  # noqa: BLE001
                 want = None
             assert _get(rec.ds, k) == want, (rec.path, k)
+
+
+def test_raw_text_number_and_image_type_match_general_paths(corpus_dir) -> None:
+    """``_text``/``_number``/``_frame_is_localizer`` read plain values straight from the raw
+    bytes: on every corpus file they give what pydicom's converted values give."""
+    from workstation.core.display_sets import (
+        _frame_is_localizer,
+        _image_type_localizer,
+        _int,
+        _number,
+        _raw,
+        _text,
+    )
+
+    records, _ = read_header_records([corpus_dir])
+    texts = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
+             "Modality", "FrameOfReferenceUID")  # fmt: skip
+    numbers = ("Rows", "Columns", "InstanceNumber", "NumberOfFrames", "SeriesNumber",
+               "AcquisitionNumber", "BitsAllocated")  # fmt: skip
+    fast = 0
+    for rec in records:
+        ds = rec.ds
+        raw = {k: _raw(ds, k) is not None for k in (*texts, *numbers, "ImageType")}
+        fast += sum(raw.values())
+        # first the fast paths (values still raw), then the general ones on a fresh read
+        got_t = {k: _text(ds, k) for k in texts}
+        got_n = {k: _number(ds, k) for k in numbers}
+        got_loc = _frame_is_localizer(ds, None)
+        for k in texts:
+            assert got_t[k] == str(_get(ds, k, "")), (rec.path, k)
+        for k in numbers:
+            assert got_n[k] == _int(_get(ds, k)), (rec.path, k)
+        assert got_loc == _image_type_localizer(_get(ds, "ImageType", ())), rec.path
+    assert fast > 3000  # the usual files do take the fast paths

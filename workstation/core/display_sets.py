@@ -39,6 +39,7 @@ import functools
 import hashlib
 import math
 import os
+import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -48,9 +49,10 @@ from typing import Any
 
 import numpy as np
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from workstation.core.dicom_file import PIXEL_TAGS, read_dataset
+from workstation.core.dicom_file import _DEFER, PIXEL_TAGS, read_dataset
 from workstation.core.errors import DicomError, TruncatedPixelDataError
 from workstation.core.frame_attributes import frame_attribute
 from workstation.core.frame_attributes import frame_item as functional_group_item
@@ -61,6 +63,7 @@ from workstation.core.geometry import (
     plane_from_dataset,
     spacing_report,
 )
+from workstation.core.lean_header import read_header_lean
 
 LOCALIZER_TOKENS = frozenset({"LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "REF_SURVIEW"})
 CROSS_SECTIONAL = frozenset({"CT", "MR", "PT", "NM", "RTDOSE", "SEG"})
@@ -79,6 +82,7 @@ _ORIENTATION_TOL = 0.01
 _PIXEL_TAGS = tuple(tag_for_keyword(k) for k in PIXEL_TAGS)  # ``tag in ds``: no keyword look-up
 _IPP, _IOP, _PIXEL_SPACING = 0x00200032, 0x00200037, 0x00280030
 _ROWS, _COLUMNS = 0x00280010, 0x00280011
+_DIRECTORY_RECORDS, _PER_FRAME = 0x00041220, 0x52009230
 #: Where :func:`plane_from_dataset` looks beyond the three top-level elements.
 _PLANE_ELSEWHERE = (0x52009229, 0x52009230, 0x3004000C)  # functional groups, GridFrameOffsetVector
 _POSITION_TOL = 0.01  # mm
@@ -154,6 +158,40 @@ def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
     return default if value in (None, "") else value
 
 
+_PLAIN_TEXT = re.compile(rb"[0-9A-Za-z._]+[ \x00]?")  # one value, no inner spaces or escapes
+_PLAIN_IS = re.compile(rb" *[+-]?[0-9]{1,10} *")
+_PLAIN_CS = re.compile(rb"[A-Z0-9_]+(?:\\[A-Z0-9_]+)* ?")
+_TEXT_VRS = frozenset({"UI", "CS", "SH", "LO", "AE"})
+
+
+def _raw(ds: Dataset, keyword: str) -> RawDataElement | None:
+    """The element while it is still raw, explicit VR little endian; else None."""
+    elem = ds._dict.get(_tag(keyword))
+    if type(elem) is not RawDataElement or elem.value is None or elem.is_implicit_VR:
+        return None
+    return elem if elem.is_little_endian else None
+
+
+def _text(ds: Dataset, keyword: str, default: str = "") -> str:
+    """``str(_get(ds, keyword, default))``; a plain single value straight from its raw bytes."""
+    elem = _raw(ds, keyword)
+    if elem is not None and elem.VR in _TEXT_VRS and _PLAIN_TEXT.fullmatch(elem.value):
+        return elem.value.rstrip(b" \x00").decode("ascii")
+    return str(_get(ds, keyword, default))
+
+
+def _number(ds: Dataset, keyword: str) -> int | None:
+    """``_int(_get(ds, keyword))``; a plain US or IS value straight from its raw bytes."""
+    elem = _raw(ds, keyword)
+    if elem is not None:
+        value = elem.value
+        if elem.VR == "US" and len(value) == 2:
+            return value[0] | value[1] << 8
+        if elem.VR == "IS" and _PLAIN_IS.fullmatch(value):
+            return int(value)
+    return _int(_get(ds, keyword))
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -167,10 +205,10 @@ def image_exclusion_reason(ds: Dataset, has_pixel_data: bool | None = None) -> s
     An image has Rows and Columns, is not a media directory and, when ``has_pixel_data`` is
     known, has a pixel data element.
     """
-    sop = str(_get(ds, "SOPClassUID", ""))
-    if sop == _DIRECTORY_SOP or "DirectoryRecordSequence" in ds:
+    sop = _text(ds, "SOPClassUID")
+    if sop == _DIRECTORY_SOP or _DIRECTORY_RECORDS in ds:
         return "media storage directory (DICOMDIR / DIRFILE)"
-    if not (_int(_get(ds, "Rows")) or 0) or not (_int(_get(ds, "Columns")) or 0):
+    if not (_number(ds, "Rows") or 0) or not (_number(ds, "Columns") or 0):
         name = getattr(ds.get("SOPClassUID"), "name", sop) or "unknown SOP class"
         return f"no Image Pixel module (Rows/Columns) - {name}"
     if has_pixel_data is False:
@@ -209,6 +247,15 @@ def read_header_records(
     records: list[HeaderRecord] = []
     problems: list[tuple[str, str]] = []
     for path in _iter_files(paths):
+        try:  # the usual file: a lean read (no warnings to silence), else pydicom's general one
+            ds = read_header_lean(path, _DEFER)
+        except OSError:
+            ds = None  # the general reader says why
+        if ds is not None:
+            records.append(HeaderRecord(path, ds, any(t in ds for t in _PIXEL_TAGS)))
+            if on_record is not None:
+                on_record(records[-1])
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -254,6 +301,9 @@ def _frame_is_localizer(ds: Dataset, index: int | None) -> bool:
             item = functional_group_item(ds, index, macro)
             if item is not None and item.get("FrameType"):
                 return _image_type_localizer(item.FrameType)
+    elem = _raw(ds, "ImageType")
+    if elem is not None and elem.VR == "CS" and _PLAIN_CS.fullmatch(elem.value):
+        return not LOCALIZER_TOKENS.isdisjoint(elem.value.rstrip(b" ").decode().split("\\"))
     return _image_type_localizer(_get(ds, "ImageType", ()))
 
 
@@ -311,8 +361,8 @@ def _classic_plane(ds: Dataset) -> ImagePlane | None | bool:
 
 def _ref(rec: HeaderRecord, index: int | None, plane: ImagePlane | None) -> FrameRef:
     ds = rec.ds
-    number = _int(_get(ds, "InstanceNumber"))
-    return FrameRef(rec.path, index, number, plane, str(_get(ds, "SOPInstanceUID", "")) or None)
+    number = _number(ds, "InstanceNumber")
+    return FrameRef(rec.path, index, number, plane, _text(ds, "SOPInstanceUID") or None)
 
 
 def _orientation_clusters(frames: list[_Frame]) -> list[int]:
@@ -496,7 +546,7 @@ def _make(
 
 
 def _series_uid(rec: HeaderRecord) -> str:
-    uid = _get(rec.ds, "SeriesInstanceUID")
+    uid = _text(rec.ds, "SeriesInstanceUID")
     return str(uid) if uid else f"no-series-uid:{os.path.dirname(os.path.abspath(rec.path))}"
 
 
@@ -511,7 +561,7 @@ def _from_single_frames(series_uid: str, frames: list[_Frame]) -> list[DisplaySe
     for f, c in zip(frames, clusters, strict=True):
         p, ds = f.ref.plane, f.rec.ds
         iop = None if p is None else tuple(np.round(np.r_[p.row_dir, p.col_dir], 2).tolist())
-        size = (_int(_get(ds, "Rows")), _int(_get(ds, "Columns")))
+        size = (_number(ds, "Rows"), _number(ds, "Columns"))
         f.key = (f.localizer, size, c, iop, str(_get(ds, "EchoNumbers", "")))
     echoes = {f.key[4] for f in frames}
     out = []
@@ -571,11 +621,11 @@ def build_display_sets(records: Iterable[HeaderRecord]) -> list[DisplaySet]:
         if image_exclusion_reason(ds, rec.has_pixel_data) is not None:
             continue
         series_uid = _series_uid(rec)
-        n = _int(_get(ds, "NumberOfFrames")) or 1
+        n = _number(ds, "NumberOfFrames") or 1
         if n > 1:
             out.extend(_from_multiframe(series_uid, rec, n))
         else:
-            enhanced = "PerFrameFunctionalGroupsSequence" in ds
+            enhanced = _PER_FRAME in ds
             index = 0 if enhanced else None
             singles[series_uid].append(
                 _Frame(

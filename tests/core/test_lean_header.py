@@ -1,0 +1,127 @@
+"""The lean header reader gives exactly the Dataset pydicom's general reader gives, on every
+corpus file it takes (and it takes the usual ones)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from synthetic import image_dataset, save
+
+from workstation.core.dicom_file import _DEFER, read_dataset
+from workstation.core.errors import DicomError
+from workstation.core.lean_header import read_header_lean
+from workstation.core.pixel_layout import pixel_layout
+
+
+def _raw_equal(a: Dataset, b: Dataset, where: str) -> None:
+    """Same elements, unconverted: raw tuples equal, or (undefined length sequences) equal
+    converted elements, recursively."""
+    assert list(a._dict) == list(b._dict), where
+    for tag, ea in a._dict.items():
+        eb = b._dict[tag]
+        if isinstance(ea, RawDataElement) and isinstance(eb, RawDataElement):
+            assert tuple(ea) == tuple(eb), (where, tag)
+            continue
+        ea, eb = a[tag], b[tag]  # one side converted already (the general reader looks some up)
+        assert (ea.tag, ea.VR, ea.file_tell, ea.is_undefined_length) == (
+            eb.tag, eb.VR, eb.file_tell, eb.is_undefined_length
+        ), (where, tag)  # fmt: skip
+        if ea.VR == "SQ":
+            assert len(ea.value) == len(eb.value), (where, tag)
+            for ia, ib in zip(ea.value, eb.value, strict=True):
+                _raw_equal(ia, ib, f"{where} {tag} item")
+        else:
+            assert ea.value == eb.value, (where, tag)
+
+
+def assert_same_dataset(lean: Dataset, general: Dataset, path: str) -> None:
+    _raw_equal(lean, general, path)
+    _raw_equal(lean.file_meta, general.file_meta, path + " meta")
+    for attr in ("preamble", "filename", "fileobj_type", "timestamp", "_read_implicit",
+                 "_read_little", "original_encoding", "_character_set", "is_little_endian",
+                 "is_implicit_VR"):  # fmt: skip
+        assert getattr(lean, attr) == getattr(general, attr), (path, attr)
+    assert lean.file_meta.original_encoding == general.file_meta.original_encoding, path
+    assert type(lean) is type(general) and type(lean.file_meta) is type(general.file_meta)
+    assert lean == general, path  # every value converted (deferred ones read from the file)
+
+
+def _corpus_files(corpus_dir: Path) -> list[str]:
+    return sorted(
+        os.path.join(root, n)
+        for root, _, names in os.walk(corpus_dir)
+        for n in names
+        if n not in ("MANIFEST.tsv", "README.txt")
+    )
+
+
+def test_lean_reader_equals_general_reader_on_every_corpus_file(corpus_dir) -> None:
+    taken = 0
+    for path in _corpus_files(corpus_dir):
+        lean = read_header_lean(path, _DEFER)
+        if lean is None:
+            continue  # the general reader decides
+        taken += 1
+        general, inferred = read_dataset(path, header_only=True)
+        assert not inferred, path
+        assert_same_dataset(lean, general, path)
+        # the pixel data is deferred at the same offset: the loader's layouts agree
+        assert pixel_layout(lean) == pixel_layout(general), path
+    assert taken > 300  # the usual files do take the lean path
+
+
+def test_lean_reader_declines_what_it_does_not_take(tmp_path, corpus_dir) -> None:
+    ds = image_dataset(np.arange(64 * 64, dtype=np.int16).reshape(64, 64))
+    plain = Path(save(ds, tmp_path / "plain.dcm"))
+    assert read_header_lean(str(plain), _DEFER) is not None
+    headless = tmp_path / "headless.dcm"
+    headless.write_bytes(plain.read_bytes()[132:])  # no preamble / DICM
+    assert read_header_lean(str(headless), _DEFER) is None
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(plain.read_bytes()[:-100])  # ends inside the pixel data
+    assert read_header_lean(str(truncated), _DEFER) is None
+    for name in ("barre_classic_samples/US_Explicit_Big_RGB.dcm",  # big endian
+                 "barre_classic_samples/CT_JPEG70.dcm",  # encapsulated pixel data
+                 "transfer_syntax/pydicom_test_files/image_dfl.dcm"):  # deflated  # fmt: skip
+        copy = tmp_path / Path(name).name
+        shutil.copy(corpus_dir / name, copy)
+        assert read_header_lean(str(copy), _DEFER) is None, name
+    with pytest.raises(OSError):
+        read_header_lean(str(tmp_path / "missing.dcm"), _DEFER)
+
+
+def test_implicit_vr_with_undefined_length_sequences_and_trailing_elements(tmp_path) -> None:
+    ds = image_dataset(np.arange(64 * 64, dtype=np.int16).reshape(64, 64))
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    item.ReferencedSOPInstanceUID = "1.2.3.4"
+    ds.ReferencedImageSequence = [item, item]
+    ds.add_new(0x00091010, "LO", "private")
+    ds.add_new(0xFFFCFFFC, "OB", b"\0" * 10)  # trailing padding after the pixel data
+    for syntax in (pydicom.uid.ImplicitVRLittleEndian, pydicom.uid.ExplicitVRLittleEndian):
+        ds.file_meta.TransferSyntaxUID = syntax
+        path = tmp_path / f"seq-{syntax}.dcm"
+        ds.save_as(path, implicit_vr=syntax.is_implicit_VR, little_endian=True)
+        # undefined length sequences and items
+        raw = path.read_bytes()
+        lean = read_header_lean(str(path), _DEFER)
+        assert lean is not None, syntax
+        general, _ = read_dataset(str(path), header_only=True)
+        assert_same_dataset(lean, general, str(path))
+        assert lean.ReferencedImageSequence[1].ReferencedSOPInstanceUID == "1.2.3.4"
+        assert 0xFFFCFFFC in lean and len(raw) > 0
+
+
+def test_unreadable_or_non_dicom_files_still_reported(tmp_path) -> None:
+    bad = tmp_path / "notdicom.dcm"
+    bad.write_bytes(b"hello" * 100)
+    assert read_header_lean(str(bad), _DEFER) is None
+    with pytest.raises(DicomError):
+        read_dataset(str(bad), header_only=True)

@@ -81,3 +81,24 @@ def test_raw_text_number_and_image_type_match_general_paths(corpus_dir) -> None:
             assert got_n[k] == _int(_get(ds, k)), (rec.path, k)
         assert got_loc == _image_type_localizer(_get(ds, "ImageType", ())), rec.path
     assert fast > 3000  # the usual files do take the fast paths
+
+
+def test_pixel_layout_raw_integers_match_converted_values(corpus_dir) -> None:
+    """pixel_layout's integers read from raw US/IS bytes equal pydicom's converted values."""
+    from workstation.core import pixel_layout as pl
+
+    records, _ = read_header_records([corpus_dir])
+    tags = (pl._SAMPLES, pl._ROWS, pl._COLUMNS, pl._FRAMES, pl._BITS_ALLOCATED,
+            pl._BITS_STORED, pl._PIXEL_REPRESENTATION)  # fmt: skip
+    checked = 0
+    for rec in records:
+        fast = {t: pl._int(rec.ds, t, 7) for t in tags}  # values still raw
+        for t in tags:
+            value = rec.ds[t].value if t in rec.ds else None
+            try:
+                want = 7 if value is None or value == "" else int(value)
+            except (TypeError, ValueError):
+                want = -1
+            assert fast[t] == want, (rec.path, hex(t))
+            checked += 1
+    assert checked > 2000

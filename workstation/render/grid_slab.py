@@ -117,9 +117,11 @@ class GridSlab:
         band = max(2, int(block_bytes) // (4 * self.count * width))
         if mode == "mean":
             total = np.empty((rp.hi - rp.lo + 1, cp.hi - cp.lo + 1), np.float32)
+            spare = _Spare()
             for k0 in range(0, total.shape[0], band):
                 k1 = min(k0 + band, total.shape[0])
-                self._band(values, rp.lo + k0, rp.lo + k1, cp).sum(axis=1, out=total[k0:k1])
+                vox = self._band(values, rp.lo + k0, rp.lo + k1, cp, spare)
+                vox.sum(axis=1, out=total[k0:k1])
             total /= np.float32(self.count)
             region[...] = _lerp2d(total, rp, cp)
         else:
@@ -146,9 +148,13 @@ class GridSlab:
         target[...] = flat.T if self.row_axis > self.col_axis else flat
         return out
 
-    def _band(self, values: np.ndarray, k0: int, k1: int, cp: _AxisPlan) -> np.ndarray:
+    def _band(
+        self, values: np.ndarray, k0: int, k1: int, cp: _AxisPlan, spare: _Spare | None = None
+    ) -> np.ndarray:
         """float32 copy of the slab's voxels at rows ``k0 <= k < k1`` along the row axis, over
-        the columns the outputs read, in the order (row, plane, column), C-contiguous."""
+        the columns the outputs read, in the order (row, plane, column), C-contiguous (in
+        ``spare``'s memory when given)."""
+        spare = spare or _Spare()
         take: list = [slice(None)] * 3
         take[self.normal_axis] = slice(self.first, self.last + 1)
         take[self.row_axis] = slice(k0, k1)
@@ -160,9 +166,12 @@ class GridSlab:
             # the planes run along the memory's last axis (a sagittal slab of an axial stack):
             # short runs far apart. Gather each run as one opaque item, then turn it in cache
             runs = sub.view(np.dtype((np.void, sub.itemsize * sub.shape[2])))
-            sub = np.ascontiguousarray(runs).view(sub.dtype)
-            view = np.ascontiguousarray(sub.transpose(order))
-        block = np.empty(view.shape, np.float32)
+            packed = spare.get("runs", runs.shape, runs.dtype)
+            np.copyto(packed, runs)
+            sub = packed.view(sub.dtype)
+            view = spare.get("turned", view.shape, sub.dtype)
+            np.copyto(view, sub.transpose(order))
+        block = spare.get("band", view.shape)
         np.copyto(block, view, casting="unsafe")
         return block
 
@@ -187,17 +196,18 @@ class GridSlab:
         n_rows = rp.i0.size
         per_band = max(1, int((band - 2) / max(abs(self.row_step), 1e-3)))
         frac = rp.frac if rp.frac is not None else np.zeros(n_rows, np.float32)
+        spare = _Spare()
         for s in range(0, n_rows, per_band):
             e = min(s + per_band, n_rows)
             ks = rp.i0[s:e]
             k0 = int(min(ks[0], ks[-1]))
             k1 = int(max(ks[0], ks[-1])) + (2 if rp.frac is not None else 1)
             k1 = min(k1, rp.hi - rp.lo + 1)
-            vox = _resample(self._band(values, rp.lo + k0, rp.lo + k1, cp), cp, 2)
+            vox = _resample(self._band(values, rp.lo + k0, rp.lo + k1, cp, spare), cp, 2)
             if rp.frac is None:  # rows on voxel centres: reduce, then pick the rows
                 region[s:e] = _pick(reduce(vox, axis=1), ks - k0, 0)
                 continue
-            steps = np.empty_like(vox)  # the last row stays 0: outputs there read one row
+            steps = spare.get("steps", vox.shape)  # the last row 0: outputs there read one row
             np.subtract(vox[1:], vox[:-1], out=steps[:-1])
             steps[-1] = 0.0
             ks = ks - k0
@@ -207,9 +217,33 @@ class GridSlab:
                 if rows.size == 0:
                     continue
                 at = ks[rows]
-                lerp = np.multiply(_pick(steps, at, 0), frac[s + rows][:, None, None])
-                lerp += _pick(vox, at, 0)
-                region[s + rows] = reduce(lerp, axis=1)
+                shape = (rows.size, *vox.shape[1:])
+                lerp = spare.get("lerp", shape)
+                np.multiply(
+                    _pick(steps, at, 0, spare.get("picked", shape)),
+                    frac[s + rows][:, None, None],
+                    out=lerp,
+                )
+                np.add(lerp, _pick(vox, at, 0, spare.get("picked", shape)), out=lerp)
+                flat = spare.get("flat", (rows.size, vox.shape[2]))
+                reduce(lerp, axis=1, out=flat)
+                region[s + rows] = flat
+
+
+class _Spare:
+    """Working arrays reused from band to band (no fresh memory, no page faults, per band)."""
+
+    def __init__(self) -> None:
+        self._memory: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:  # noqa: ANN001
+        """An uninitialised C-contiguous array ``name`` of ``shape`` and ``dtype``."""
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        memory = self._memory.get(name)
+        if memory is None or memory.size < nbytes:
+            memory = self._memory[name] = np.empty(max(nbytes, 1), np.uint8)
+        return memory[:nbytes].view(dtype).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -289,8 +323,11 @@ def _resample(arr: np.ndarray, plan: _AxisPlan, axis: int) -> np.ndarray:
     return out
 
 
-def _pick(arr: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
-    """``arr`` at ``index`` along ``axis``: a strided view when the indices are evenly spaced."""
+def _pick(
+    arr: np.ndarray, index: np.ndarray, axis: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``arr`` at ``index`` along ``axis``: a strided view when the indices are evenly spaced,
+    else a copy (into ``out`` when given)."""
     if index.size > 1:
         step = int(index[1] - index[0])
         if step != 0 and np.array_equal(np.diff(index), np.full(index.size - 1, step)):
@@ -298,7 +335,7 @@ def _pick(arr: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
             at = [slice(None)] * arr.ndim
             at[axis] = slice(int(index[0]), stop if stop >= 0 else None, step)
             return arr[tuple(at)]
-    return np.take(arr, index, axis=axis)
+    return np.take(arr, index, axis=axis, out=out)
 
 
 def _on_voxels(start: float, step: float) -> bool:

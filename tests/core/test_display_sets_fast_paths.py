@@ -57,9 +57,9 @@ def test_raw_text_number_and_image_type_match_general_paths(corpus_dir) -> None:
         _image_type_localizer,
         _int,
         _number,
-        _raw,
         _text,
     )
+    from workstation.core.raw_values import raw_element, tag_of
 
     records, _ = read_header_records([corpus_dir])
     texts = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
@@ -69,7 +69,7 @@ def test_raw_text_number_and_image_type_match_general_paths(corpus_dir) -> None:
     fast = 0
     for rec in records:
         ds = rec.ds
-        raw = {k: _raw(ds, k) is not None for k in (*texts, *numbers, "ImageType")}
+        raw = {k: raw_element(ds, tag_of(k)) is not None for k in (*texts, *numbers, "ImageType")}
         fast += sum(raw.values())
         # first the fast paths (values still raw), then the general ones on a fresh read
         got_t = {k: _text(ds, k) for k in texts}

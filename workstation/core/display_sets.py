@@ -35,9 +35,7 @@ Frame order
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import math
 import os
 import re
 import warnings
@@ -49,7 +47,6 @@ from typing import Any
 
 import numpy as np
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from workstation.core.dicom_file import _DEFER, PIXEL_TAGS, read_dataset
@@ -64,6 +61,12 @@ from workstation.core.geometry import (
     spacing_report,
 )
 from workstation.core.lean_header import read_header_lean
+from workstation.core.raw_values import decimals as _decimals
+from workstation.core.raw_values import get_value as _get
+from workstation.core.raw_values import int_value as _number
+from workstation.core.raw_values import raw_element, tag_of
+from workstation.core.raw_values import text_value as _text
+from workstation.core.raw_values import to_int as _int
 
 LOCALIZER_TOKENS = frozenset({"LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "REF_SURVIEW"})
 CROSS_SECTIONAL = frozenset({"CT", "MR", "PT", "NM", "RTDOSE", "SEG"})
@@ -79,6 +82,7 @@ _IDENTIFYING = (
     "Modality",
 )
 _ORIENTATION_TOL = 0.01
+_PLAIN_CS = re.compile(rb"[A-Z0-9_]+(?:\\[A-Z0-9_]+)* ?")  # code strings, no padding inside
 _PIXEL_TAGS = tuple(tag_for_keyword(k) for k in PIXEL_TAGS)  # ``tag in ds``: no keyword look-up
 _IPP, _IOP, _PIXEL_SPACING = 0x00200032, 0x00200037, 0x00280030
 _ROWS, _COLUMNS = 0x00280010, 0x00280011
@@ -137,66 +141,6 @@ class DisplaySet:
     modality: str = ""
     series_number: int | None = None
     study_uid: str = ""
-
-
-@functools.cache
-def _tag(keyword: str) -> int | None:
-    return tag_for_keyword(keyword)
-
-
-def _get(ds: Dataset, keyword: str, default: Any = None) -> Any:
-    """``ds.keyword`` tolerating malformed values (looked up by tag: ``ds.get(keyword)`` costs
-    more than the value's conversion)."""
-    tag = _tag(keyword)
-    try:
-        if tag is None:
-            value = ds.get(keyword, default)
-        else:
-            value = ds[tag].value if tag in ds else default
-    except Exception:  # noqa: BLE001 - a broken value must not stop grouping
-        return default
-    return default if value in (None, "") else value
-
-
-_PLAIN_TEXT = re.compile(rb"[0-9A-Za-z._]+[ \x00]?")  # one value, no inner spaces or escapes
-_PLAIN_IS = re.compile(rb" *[+-]?[0-9]{1,10} *")
-_PLAIN_CS = re.compile(rb"[A-Z0-9_]+(?:\\[A-Z0-9_]+)* ?")
-_TEXT_VRS = frozenset({"UI", "CS", "SH", "LO", "AE"})
-
-
-def _raw(ds: Dataset, keyword: str) -> RawDataElement | None:
-    """The element while it is still raw, explicit VR little endian; else None."""
-    elem = ds._dict.get(_tag(keyword))
-    if type(elem) is not RawDataElement or elem.value is None or elem.is_implicit_VR:
-        return None
-    return elem if elem.is_little_endian else None
-
-
-def _text(ds: Dataset, keyword: str, default: str = "") -> str:
-    """``str(_get(ds, keyword, default))``; a plain single value straight from its raw bytes."""
-    elem = _raw(ds, keyword)
-    if elem is not None and elem.VR in _TEXT_VRS and _PLAIN_TEXT.fullmatch(elem.value):
-        return elem.value.rstrip(b" \x00").decode("ascii")
-    return str(_get(ds, keyword, default))
-
-
-def _number(ds: Dataset, keyword: str) -> int | None:
-    """``_int(_get(ds, keyword))``; a plain US or IS value straight from its raw bytes."""
-    elem = _raw(ds, keyword)
-    if elem is not None:
-        value = elem.value
-        if elem.VR == "US" and len(value) == 2:
-            return value[0] | value[1] << 8
-        if elem.VR == "IS" and _PLAIN_IS.fullmatch(value):
-            return int(value)
-    return _int(_get(ds, keyword))
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def image_exclusion_reason(ds: Dataset, has_pixel_data: bool | None = None) -> str | None:
@@ -301,7 +245,7 @@ def _frame_is_localizer(ds: Dataset, index: int | None) -> bool:
             item = functional_group_item(ds, index, macro)
             if item is not None and item.get("FrameType"):
                 return _image_type_localizer(item.FrameType)
-    elem = _raw(ds, "ImageType")
+    elem = raw_element(ds, tag_of("ImageType"))
     if elem is not None and elem.VR == "CS" and _PLAIN_CS.fullmatch(elem.value):
         return not LOCALIZER_TOKENS.isdisjoint(elem.value.rstrip(b" ").decode().split("\\"))
     return _image_type_localizer(_get(ds, "ImageType", ()))
@@ -316,26 +260,6 @@ def _safe_plane(ds: Dataset, index: int | None) -> ImagePlane | None:
         return plane_from_dataset(ds, index)
     except Exception:  # noqa: BLE001
         return None
-
-
-def _decimals(ds: Dataset, tag: int, n: int) -> list[float] | None:
-    """The ``n`` numbers of a DS element, parsed from its raw bytes when it is still raw (a
-    quarter of the cost of pydicom's DSfloat conversion, which dominated the display-set build);
-    None when absent or not plainly ``n`` finite decimals."""
-    if tag not in ds:
-        return None
-    elem = ds.get_item(tag, keep_deferred=True)
-    value = elem.value
-    try:
-        if isinstance(value, bytes):
-            out = [float(v) for v in value.split(b"\\")]
-        elif value is None or isinstance(value, str):
-            return None  # deferred or odd: the general path decides
-        else:
-            out = [float(v) for v in (value if isinstance(value, Iterable) else [value])]
-    except (TypeError, ValueError):
-        return None
-    return out if len(out) == n and all(math.isfinite(v) for v in out) else None
 
 
 def _classic_plane(ds: Dataset) -> ImagePlane | None | bool:

@@ -8,21 +8,19 @@ bytes into the volume: each file is read and parsed once, not parsed again by th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from pydicom import uid as _uid
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from workstation.core.decoders import DecoderRegistry
 from workstation.core.modality_lut import ModalityTransform, modality_transform
+from workstation.core.raw_values import raw_int
 
 NATIVE_SYNTAXES = (_uid.ExplicitVRLittleEndian, _uid.ImplicitVRLittleEndian)
 _PIXEL_DATA = 0x7FE00010
-_PLAIN_IS = re.compile(rb" *[+-]?[0-9]{1,10} *")
 # by tag: ``ds[tag]`` costs a quarter of ``ds.get(keyword)`` (the layout is asked for each slice)
 _SAMPLES, _ROWS, _COLUMNS, _FRAMES = 0x00280002, 0x00280010, 0x00280011, 0x00280008
 _BITS_ALLOCATED, _BITS_STORED, _PIXEL_REPRESENTATION = 0x00280100, 0x00280101, 0x00280103
@@ -69,13 +67,9 @@ def _raw(ds: Dataset, tag: int) -> object:
 
 
 def _int(ds: Dataset, tag: int, default: int) -> int:
-    elem = ds._dict.get(tag)  # a plain raw US or IS value: straight from its bytes
-    if type(elem) is RawDataElement and elem.value and not elem.is_implicit_VR:
-        raw = elem.value
-        if elem.is_little_endian and elem.VR == "US" and len(raw) == 2:
-            return raw[0] | raw[1] << 8
-        if elem.VR == "IS" and _PLAIN_IS.fullmatch(raw):
-            return int(raw)
+    fast = raw_int(ds, tag)  # a plain raw US or IS value: straight from its bytes
+    if fast is not None:
+        return fast
     value = _value(ds, tag)
     try:
         return default if value is None or value == "" else int(value)

@@ -193,8 +193,8 @@ def read_header_records(
     for path in _iter_files(paths):
         try:  # the usual file: a lean read (no warnings to silence), else pydicom's general one
             ds = read_header_lean(path, _DEFER)
-        except OSError:
-            ds = None  # the general reader says why
+        except Exception:  # noqa: BLE001 - unreadable or odd: the general reader says why
+            ds = None
         if ds is not None:
             records.append(HeaderRecord(path, ds, any(t in ds for t in _PIXEL_TAGS)))
             if on_record is not None:

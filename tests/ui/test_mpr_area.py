@@ -276,6 +276,14 @@ def test_slab_views_are_drafted_while_the_crosshair_moves_then_made_in_full(qtbo
     inside = np.isfinite(want)
     assert np.array_equal(got[inside], want[inside])
     assert ax.shown_frame == (src.uid, index)
+    # coronal and sagittal: rows between the 1.5 mm slices, each plane interpolated in numpy
+    for view in ("coronal", "sagittal"):
+        v = area.viewports[view]
+        s, i = v.model.source, v.model.state.index
+        want = s.reslicer.reslice(s.reslice_plane(i), slab_mm=10.0, mode="mip")
+        got = np.asarray(v.current_renderer().modality)
+        inside = np.isfinite(want)
+        assert inside.any() and np.array_equal(got[inside], want[inside]), view
 
 
 def test_window_level_is_linked_across_the_three_views(qtbot, area):

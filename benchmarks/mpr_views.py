@@ -6,14 +6,16 @@ all three views change slice at every step. One update is timed from the move to
 the three viewports have painted the new frames (reslicing in the frame service's decoder
 thread, windowing, painting). Thin planes, a 20 mm MIP slab and an oblique (double-oblique) set
 are measured. Beside it, the same reslices done back to back without the UI (``bare``) tell
-what the UI adds.
+what the UI adds. For slabs, ``rest_to_full_quality_ms``: from a move until the three views show
+the full-quality slabs (the views draft slabs while the crosshair moves and make them in full
+200 ms after it rests).
 
-``--ab ROUNDS`` adds an interleaved A/B of the 20 mm MIP: ``new`` (coronal and sagittal slabs,
-whose rows fall between slices, combined in numpy: ``workstation.render.grid_slab``) against
-``old`` (those slabs sampled by vtkImageReslice, a half-resolution preview while dragging, as
-before issue 8's grid slabs; made here by hiding such slabs from the reslicer's grid path in this
-process only), the order alternating per round, the frames forgotten between runs; medians over
-the rounds. ``--cases`` picks the cases (default ``thin,mip20,oblique``).
+``--ab ROUNDS`` adds an interleaved A/B of the 20 mm MIP: ``new`` (full-quality coronal and
+sagittal slabs, whose rows fall between slices, combined in numpy: ``workstation.render.
+grid_slab``) against ``old`` (sampled by vtkImageReslice, as before; made here by hiding such
+slabs from the reslicer's grid path in this process only); the drafts shown while the crosshair
+moves are vtkImageReslice's half-resolution ones in both. The order alternates per round, the
+frames are forgotten between runs; medians over the rounds. ``--cases`` picks the cases (default ``thin,mip20,oblique``).
 
 Run under a display (``xvfb-run -a python benchmarks/mpr_views.py``) or with
 ``QT_QPA_PLATFORM=offscreen``. The last line is one JSON object with the figures.
@@ -112,6 +114,41 @@ def run_moves(app: QApplication, area: MprArea, steps: int) -> list[float]:
     return times
 
 
+def full_quality_shown(area: MprArea) -> bool:
+    """Every view shows the full-quality frame (not a draft) of the slice through the point."""
+    for v in area.viewports.values():
+        src = v.model.source
+        index = src.nearest_to(area.crosshair.point)
+        full = src.cache.get((src.uid, index))
+        if v.model.state.index != index or full is None or v.current_renderer() is not full:
+            return False
+    return True
+
+
+def run_rests(app: QApplication, area: MprArea, steps: int) -> list[float]:
+    """Move the crosshair, let it rest: seconds from the move until the three views show the
+    full-quality frames (drafts first; the full slabs are made ``DRAFT_SETTLE_MS`` after the
+    move, so that much of it is waiting)."""
+    vol = area.shared.volume
+    corners = vol.bounds_patient()
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    times = []
+    for k in range(steps):
+        t = 0.3 + 0.4 * ((7 * k) % steps) / steps
+        t0 = time.perf_counter()
+        area.set_point(lo + (hi - lo) * np.array([t, 1 - t, t]))
+        while time.perf_counter() - t0 < 10.0:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+            for v in area.viewports.values():
+                v.update()
+            if not area.drafting and full_quality_shown(area):
+                break
+        else:
+            raise RuntimeError("the views did not show full-quality frames within 10 s")
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def run_drag(app: QApplication, area: MprArea, seconds: float) -> dict[str, float]:
     """Move the crosshair at 60 Hz (a mouse drag) for ``seconds``; per view, how many new
     slices were painted per second (requests for slices passed by are dropped, as in use)."""
@@ -193,7 +230,11 @@ def measure(app: QApplication, area: MprArea, steps: int, drag_s: float) -> dict
     drag = run_drag(app, area, drag_s)
     raw = bare(area, max(5, steps // 3))
     med = statistics.median(ui)
+    rests = run_rests(app, area, max(5, steps // 6)) if area.crosshair.slab_mm > 0 else None
     return {
+        "rest_to_full_quality_ms": (
+            round(1000 * statistics.median(rests), 1) if rests is not None else None
+        ),
         "drag_fps_per_view": {k: round(v, 1) for k, v in drag.items()},
         "drag_fps_min": round(min(drag.values()), 1),
         "update_ms_median": round(1000 * med, 1),
@@ -221,7 +262,13 @@ def ab_mip20(app: QApplication, area: MprArea, rounds: int, steps: int, drag_s: 
     for variant, rs in runs.items():
         out[variant] = {
             key: round(statistics.median(r[key] for r in rs), 1)
-            for key in ("drag_fps_min", "update_ms_median", "fps", "bare_three_reslices_ms")
+            for key in (
+                "drag_fps_min",
+                "update_ms_median",
+                "fps",
+                "bare_three_reslices_ms",
+                "rest_to_full_quality_ms",
+            )
         }
         out[variant]["drag_fps_min_per_round"] = [r["drag_fps_min"] for r in rs]
         out[variant]["drag_fps_per_view_median"] = {
@@ -291,7 +338,8 @@ def main() -> None:
             per_view = ", ".join(f"{k} {v}" for k, v in r["drag_fps_per_view_median"].items())
             print(f"  {variant:4} move {r['update_ms_median']:>6} ms, drag min view "
                   f"{r['drag_fps_min']:>5} new slices/s ({per_view}), bare 3 reslices "
-                  f"{r['bare_three_reslices_ms']} ms")  # fmt: skip
+                  f"{r['bare_three_reslices_ms']} ms, move to full quality at rest "
+                  f"{r['rest_to_full_quality_ms']} ms (200 ms of it waiting)")  # fmt: skip
     print(
         json.dumps(
             {

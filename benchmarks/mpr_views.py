@@ -137,10 +137,8 @@ def run_rests(app: QApplication, area: MprArea, steps: int) -> list[float]:
         t = 0.3 + 0.4 * ((7 * k) % steps) / steps
         t0 = time.perf_counter()
         area.set_point(lo + (hi - lo) * np.array([t, 1 - t, t]))
-        while time.perf_counter() - t0 < 10.0:
+        while time.perf_counter() - t0 < 10.0:  # the views repaint when their frames land
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
-            for v in area.viewports.values():
-                v.update()
             if not area.drafting and full_quality_shown(area):
                 break
         else:

@@ -10,9 +10,11 @@ two: the axial, coronal and sagittal slabs of an axial acquisition) is combined 
 voxel planes whose centres lie within it (:mod:`workstation.render.grid_slab`): a plain max / min
 / mean of the voxels when the pixels fall on voxel centres, else of each plane's bilinear thin
 reformat. It equals the thin ``vtkImageReslice`` reformats of those planes combined, and costs
-less than sampling the slab (20 mm MIP of 512x512x400: axial ~1 ms, coronal ~12 ms, sagittal
-~19 ms, against 20-45 ms for vtkImageReslice). Other slabs (oblique, nearest or cubic
-interpolation, a chosen sample spacing) are sampled by ``vtkImageReslice``.
+less CPU than sampling the slab (20 mm MIP of 512x512x400: axial ~1 ms, coronal ~8-15 ms,
+sagittal ~14-21 ms on one core; vtkImageReslice 13-30 ms on two). Previews (drafts while the
+user drags) of such slabs between voxel centres are still sampled by vtkImageReslice at half
+resolution (see :mod:`~workstation.render.grid_slab` for why). Other slabs (oblique, nearest or
+cubic interpolation, a chosen sample spacing) are sampled by ``vtkImageReslice``.
 
 Pixel ``(col, row)`` of the output lies at
 ``centre + (col - (cols - 1) / 2) * pixel_mm * x_axis + (row - (rows - 1) / 2) * pixel_mm * y_axis``

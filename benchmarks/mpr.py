@@ -17,8 +17,8 @@ Cases, interleaved over the repetitions (figures are medians):
 * ``mip20_coronal``, ``mip20_sagittal``: the same on the coronal and sagittal planes (512x571:
   lined up with the grid, but the rows, 0.7 mm apart, fall between the 1 mm slices, so ours
   interpolates each voxel plane in numpy before combining them) against the plain
-  vtkImageReslice slab with one sample per voxel step along the normal. Ours in ``preview`` mode
-  is the same full slab (no cheaper draft is made for grid slabs).
+  vtkImageReslice slab with one sample per voxel step along the normal. (While the user drags,
+  the MPR window drafts these slabs with vtkImageReslice at half resolution, as before.)
 * ``crosshair``: moving the crosshair point: the three orthogonal reslices (axial 512x512, coronal
   and sagittal 512x572) plus the viewer's display pipeline (``FrameRenderer`` window/level to
   8-bit) for each. Target >= 20 updates/s.

@@ -15,7 +15,8 @@ sagittal slabs, whose rows fall between slices, combined in numpy: ``workstation
 grid_slab``) against ``old`` (sampled by vtkImageReslice, as before; made here by hiding such
 slabs from the reslicer's grid path in this process only); the drafts shown while the crosshair
 moves are vtkImageReslice's half-resolution ones in both. The order alternates per round, the
-frames are forgotten between runs; medians over the rounds. ``--cases`` picks the cases (default ``thin,mip20,oblique``).
+frames are forgotten between runs; medians over the rounds. ``--cases`` picks the cases
+(default ``thin,mip20,oblique``).
 
 Run under a display (``xvfb-run -a python benchmarks/mpr_views.py``) or with
 ``QT_QPA_PLATFORM=offscreen``. The last line is one JSON object with the figures.

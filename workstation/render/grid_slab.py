@@ -15,14 +15,17 @@ separable along the two image axes. :meth:`GridSlab.combine` computes exactly th
   reduced first and interpolated once (the mean of interpolations is the interpolation of the
   mean).
 
-Cost: for a 20 mm MIP of a 512x512x400 CT (0.7 mm pixels, 1 mm slices) about 8-15 ms coronal
-and 14-21 ms sagittal on one core (the sagittal voxels are short runs far apart in memory), where
-``vtkImageReslice`` takes 13-30 ms on two cores (25-40 ms of CPU). Caveat: numpy gives the GIL up
-in every large operation and must get it back; while another thread runs Python without pause
-(measured with a busy loop beside it) each of the ~100 calls can wait a switch interval (5 ms),
-and the slab took 0.75 s instead of 20 ms, where vtkImageReslice (one call) took 48 ms. The MPR
-window therefore drafts these slabs with vtkImageReslice while the crosshair moves (its painting
-thread is busy then) and uses this path for the full-quality frames once it rests.
+Cost, 20 mm MIP of a 512x512x400 CT (0.7 mm pixels, 1 mm slices), one core: coronal 8-15 ms
+alone, 15-27 ms between other work (benchmarks/mpr.py); sagittal 14-21 ms alone, 29-45 ms
+between other work (its voxels are short runs far apart in memory). ``vtkImageReslice`` took
+13-30 ms for either, on two cores (25-40 ms of CPU): this path saves CPU more than time.
+
+Caveat: numpy gives the GIL up in every large operation and must get it back. While another
+thread runs Python without pause (measured with a busy loop beside it) each of the ~250 large
+calls can wait a switch interval (5 ms): the slab took 1.4 s instead of 20 ms, where
+vtkImageReslice (one call) took 48 ms. The MPR window therefore drafts these slabs with
+vtkImageReslice while the crosshair moves (its painting thread is busy then) and uses this path
+for the full-quality frames once it rests.
 
 What counts as inside the volume is what ``vtkImageReslice`` (linear interpolation, its default
 half-voxel border) does: along each axis of ``n`` voxels, indices from -0.5 to ``n - 0.5``
@@ -36,12 +39,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-#: About the most float32 working memory at once (bytes): a band of rows of every plane; small
-#: enough to stay in the processor's cache (4 and 8 MB were equally fast, 16 MB 30 % slower), and
-#: as large as that allows: each band costs a dozen numpy calls, each of which gives the GIL up
-#: and must get it back (see the module notes).
-BLOCK_BYTES = 8 * 1024 * 1024
+#: About the most float32 working memory at once (bytes): a band of rows of every plane, small
+#: enough to stay in the processor's cache. Larger bands mean fewer numpy calls (fewer GIL
+#: hand-backs, see the module notes) but were slower: in benchmarks/mpr.py, between other work,
+#: 8 MB took 20-40 % longer than 4 MB; alone, 16 MB took 30 % longer.
+BLOCK_BYTES = 4 * 1024 * 1024
 _SNAP = 1e-6  # interpolation weights closer than this to 0 or 1 read one voxel
 # rounding allowance at the half-voxel border: VTK places an output exactly there (its index
 # computed in other steps) inside, and one 1e-7 voxel beyond outside
@@ -247,7 +251,7 @@ class _Spare:
     def __init__(self) -> None:
         self._memory: dict[str, np.ndarray] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:  # noqa: ANN001
+    def get(self, name: str, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         """An uninitialised C-contiguous array ``name`` of ``shape`` and ``dtype``."""
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape)) * dtype.itemsize

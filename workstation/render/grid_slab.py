@@ -22,8 +22,8 @@ between other work (its voxels are short runs far apart in memory). ``vtkImageRe
 
 Caveat: numpy gives the GIL up in every large operation and must get it back. While another
 thread runs Python without pause (measured with a busy loop beside it) each of the ~250 large
-calls can wait a switch interval (5 ms): the slab took 1.4 s instead of 20 ms, where
-vtkImageReslice (one call) took 48 ms. The MPR window therefore drafts these slabs with
+calls can wait a switch interval (5 ms): the coronal slab took 0.5-1.4 s instead of 20 ms,
+where vtkImageReslice (one call) took 40-48 ms (``benchmarks/mpr.py --gil``). The MPR window therefore drafts these slabs with
 vtkImageReslice while the crosshair moves (its painting thread is busy then) and uses this path
 for the full-quality frames once it rests.
 

@@ -276,7 +276,7 @@ def test_slab_views_are_drafted_while_the_crosshair_moves_then_made_in_full(qtbo
     inside = np.isfinite(want)
     assert np.array_equal(got[inside], want[inside])
     assert ax.shown_frame == (src.uid, index)
-    # coronal and sagittal: rows between the 1.5 mm slices, each plane interpolated in numpy
+    # coronal and sagittal: rows between the 1.5 mm slices (sampled by vtkImageReslice)
     for view in ("coronal", "sagittal"):
         v = area.viewports[view]
         s, i = v.model.source, v.model.state.index

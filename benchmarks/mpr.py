@@ -15,11 +15,9 @@ Cases, interleaved over the repetitions (figures are medians):
   up with the voxel grid, so ours combines the voxel planes within it without sampling) against
   the plain vtkImageReslice slab with one sample per slice.
 * ``mip20_coronal``, ``mip20_sagittal``: the same on the coronal and sagittal planes (512x571:
-  lined up with the grid, but the rows, 0.7 mm apart, fall between the 1 mm slices):
-  ``GridSlab.combine`` (numpy: each voxel plane interpolated, then combined) against the plain
-  vtkImageReslice slab with one sample per voxel step along the normal. ``Reslicer.reslice``
-  itself samples these slabs with vtkImageReslice (the ``_vtk`` figures): the numpy way costs
-  half the CPU but suffers from GIL contention (``--gil``).
+  lined up with the grid, but the rows, 0.7 mm apart, fall between the 1 mm slices, so ours
+  samples them with vtkImageReslice too) against the plain vtkImageReslice slab with one sample
+  per voxel step along the normal; process CPU time is reported as well.
 * ``crosshair``: moving the crosshair point: the three orthogonal reslices (axial 512x512, coronal
   and sagittal 512x572) plus the viewer's display pipeline (``FrameRenderer`` window/level to
   8-bit) for each. Target >= 20 updates/s.
@@ -34,10 +32,7 @@ Cases, interleaved over the repetitions (figures are medians):
   the first still one (CPU: gradients computed). Each frame waits for GL completion.
   Target >= 10 fps interactive.
 
-* ``--gil``: the coronal 20 mm MIP, ours and vtkImageReslice's, alone and while another thread
-  runs Python without pause (ours waits for the GIL after each large numpy operation).
-
-Usage: ``python benchmarks/mpr.py [--quick] [--reps N] [--only 2d|3d] [--gil]``; the last line is
+Usage: ``python benchmarks/mpr.py [--quick] [--reps N] [--only 2d|3d]``; the last line is
 one JSON object.
 """
 
@@ -48,7 +43,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -197,7 +191,7 @@ def bench_2d(reps: int) -> dict:
         for name, base in base_ortho.items():
             plane_o = ortho[name]
             for key, fn in (
-                (f"mip20_{name}", lambda p=plane_o: numpy_grid_slab(rs, p, 20.0)),
+                (f"mip20_{name}", lambda p=plane_o: rs.reslice(p, slab_mm=20.0)),
                 (f"mip20_{name}_vtk", lambda b=base: run_baseline(b)),
             ):
                 c0 = time.process_time()
@@ -235,47 +229,6 @@ def bench_2d(reps: int) -> dict:
             name: rs.slab_sampling(20.0, None, ortho[name].normal)[0] for name in base_ortho
         },
     }
-
-
-def numpy_grid_slab(rs: Reslicer, plane, slab_mm: float):
-    """The MIP slab of a grid-aligned plane made by ``GridSlab.combine`` (numpy), which
-    ``Reslicer.reslice`` uses only when the pixels fall on voxel centres."""
-    grid = rs.grid_slab(plane, slab_mm)
-    cols, rows = plane.size
-    return grid.combine(rs.volume.values, "mip", rows, cols)
-
-
-def bench_gil(reps: int) -> dict:
-    """The 20 mm coronal MIP, ours (numpy) and the plain vtkImageReslice slab, alone and while
-    another thread runs Python without pause (numpy gives the GIL up in each large operation
-    and must wait to get it back; vtkImageReslice is one call)."""
-    values = phantom(400, 512, 0.7, 1.0)
-    volume = volume_of(values, 0.7, 1.0)
-    rs = Reslicer(volume)
-    coronal = orthogonal_planes(volume)["coronal"]
-    base = baseline(volume, coronal, *rs.slab_sampling(20.0, None, coronal.normal))
-    out: dict[str, float] = {}
-    for busy in (False, True):
-        stop = threading.Event()
-
-        def spin(stop: threading.Event = stop) -> None:
-            while not stop.is_set():
-                sum(range(200))
-
-        spinner = threading.Thread(target=spin, daemon=True)
-        if busy:
-            spinner.start()
-        ours, vtk = [], []
-        for _ in range(reps):
-            ours.append(timed(lambda: numpy_grid_slab(rs, coronal, 20.0)))
-            vtk.append(timed(lambda: run_baseline(base)))
-        stop.set()
-        if busy:
-            spinner.join()
-        tag = "python_busy_beside" if busy else "alone"
-        out[f"ours_{tag}_ms"] = round(statistics.median(ours), 1)
-        out[f"vtk_{tag}_ms"] = round(statistics.median(vtk), 1)
-    return out
 
 
 def _header():
@@ -390,20 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute)")
     ap.add_argument("--reps", type=int, help="repetitions (default 12, quick 4)")
     ap.add_argument("--only", choices=("2d", "3d"), help="run only the reslice or the 3D part")
-    ap.add_argument(
-        "--gil", action="store_true",
-        help="also: the coronal MIP alone and beside a thread busy in Python (GIL contention)",
-    )  # fmt: skip
     args = ap.parse_args(argv)
     reps = args.reps or (4 if args.quick else 12)
     load_before = os.getloadavg()[0]
     two = bench_2d(reps) if args.only != "3d" else None
     three = bench_3d(reps) if args.only != "2d" else {"error": "not run (--only 2d)"}
-    gil = bench_gil(max(3, reps // 2)) if args.gil else None
-    if gil is not None:
-        print(f"20 mm coronal MIP, alone: ours {gil['ours_alone_ms']} ms, vtk {gil['vtk_alone_ms']} "
-              f"ms; beside a thread busy in Python: ours {gil['ours_python_busy_beside_ms']} ms, "
-              f"vtk {gil['vtk_python_busy_beside_ms']} ms")  # fmt: skip
     load_after = os.getloadavg()[0]
     if two is not None:
         m = two["median_ms"]
@@ -461,7 +405,6 @@ def main(argv: list[str] | None = None) -> int:
                 for k, v in three.get("presets", {}).items()
             },
         },
-        "gil_contention": gil,
         "reps": reps,
         "loadavg_before_after": [round(load_before, 2), round(load_after, 2)],
         "cpus": os.cpu_count(),

@@ -10,13 +10,7 @@ what the UI adds. For slabs, ``rest_to_full_quality_ms``: from a move until the 
 the full-quality slabs (the views draft slabs while the crosshair moves and make them in full
 200 ms after it rests).
 
-``--ab ROUNDS`` adds an interleaved A/B of the 20 mm MIP: ``new`` (full-quality coronal and
-sagittal slabs, whose rows fall between slices, combined in numpy: ``workstation.render.
-grid_slab``) against ``old`` (sampled by vtkImageReslice, as before; made here by hiding such
-slabs from the reslicer's grid path in this process only); the drafts shown while the crosshair
-moves are vtkImageReslice's half-resolution ones in both. The order alternates per round, the
-frames are forgotten between runs; medians over the rounds. ``--cases`` picks the cases
-(default ``thin,mip20,oblique``).
+``--cases`` picks the cases (default ``thin,mip20,oblique``).
 
 Run under a display (``xvfb-run -a python benchmarks/mpr_views.py``) or with
 ``QT_QPA_PLATFORM=offscreen``. The last line is one JSON object with the figures.
@@ -207,21 +201,6 @@ def bare(area: MprArea, steps: int) -> list[float]:
     return times
 
 
-_GRID_SLAB = Reslicer.grid_slab
-
-
-def use_old_grid_slabs(old: bool) -> None:
-    """``old``: the reslicer in this process treats only slabs whose pixels fall on voxel
-    centres as grid slabs (the others go to vtkImageReslice, as before); else the current
-    behaviour."""
-
-    def on_voxels_only(self, plane, slab_mm):  # noqa: ANN001, ANN202
-        grid = _GRID_SLAB(self, plane, slab_mm)
-        return grid if grid is not None and grid.exact else None
-
-    Reslicer.grid_slab = on_voxels_only if old else _GRID_SLAB
-
-
 def measure(app: QApplication, area: MprArea, steps: int, drag_s: float) -> dict:
     """One case as set up in ``area``: moves (latency), a 60 Hz drag, bare reslices."""
     wait_painted(app, area, {n: v.frames_painted for n, v in area.viewports.items()}, 20.0)
@@ -244,47 +223,10 @@ def measure(app: QApplication, area: MprArea, steps: int, drag_s: float) -> dict
     }
 
 
-def ab_mip20(app: QApplication, area: MprArea, rounds: int, steps: int, drag_s: float) -> dict:
-    """Interleaved A/B of the 20 mm MIP, new grid slabs against the old path; medians."""
-    area.set_slab(20.0, "mip")
-    runs: dict[str, list[dict]] = {"new": [], "old": []}
-    loads = []
-    for k in range(rounds):
-        for variant in ("new", "old") if k % 2 == 0 else ("old", "new"):
-            use_old_grid_slabs(variant == "old")
-            area.close_sources()  # no frame made by the other variant is shown
-            area.set_point(area.shared.volume.centre_patient())
-            runs[variant].append(measure(app, area, steps, drag_s))
-            loads.append(os.getloadavg()[0])
-    use_old_grid_slabs(False)
-    out: dict = {"rounds": rounds, "loadavg_1min": [round(v, 2) for v in loads]}
-    for variant, rs in runs.items():
-        out[variant] = {
-            key: round(statistics.median(r[key] for r in rs), 1)
-            for key in (
-                "drag_fps_min",
-                "update_ms_median",
-                "fps",
-                "bare_three_reslices_ms",
-                "rest_to_full_quality_ms",
-            )
-        }
-        out[variant]["drag_fps_min_per_round"] = [r["drag_fps_min"] for r in rs]
-        out[variant]["drag_fps_per_view_median"] = {
-            view: round(statistics.median(r["drag_fps_per_view"][view] for r in rs), 1)
-            for view in rs[0]["drag_fps_per_view"]
-        }
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="256x256x200, fewer steps")
     ap.add_argument("--cases", default="thin,mip20,oblique", help="comma-separated cases")
-    ap.add_argument(
-        "--ab", type=int, default=0, metavar="ROUNDS",
-        help="interleaved A/B rounds of the 20 mm MIP, new grid slabs against the old path",
-    )  # fmt: skip
     args = ap.parse_args()
     cases = [c for c in args.cases.split(",") if c]
     load_before = os.getloadavg()
@@ -303,7 +245,6 @@ def main() -> None:
     wait_painted(app, area, before, 20.0)
     drag_s = 2.0 if args.quick else 4.0
     results = {}
-    ab = ab_mip20(app, area, args.ab, steps, drag_s) if args.ab > 0 else None
     for case in cases:
         if case == "thin":
             area.set_slab(0.0, "mip")
@@ -329,16 +270,6 @@ def main() -> None:
             f"{case:10} {r['update_ms_median']:>10} {r['update_ms_p90']:>8} {r['fps']:>6} "
             f"{r['drag_fps_min']:>20} {r['bare_three_reslices_ms']:>19}"
         )
-    if ab is not None:
-        print(f"20 mm MIP, A/B interleaved over {ab['rounds']} rounds (medians), 1-min load "
-              f"{min(ab['loadavg_1min'])}-{max(ab['loadavg_1min'])}:")  # fmt: skip
-        for variant in ("new", "old"):
-            r = ab[variant]
-            per_view = ", ".join(f"{k} {v}" for k, v in r["drag_fps_per_view_median"].items())
-            print(f"  {variant:4} move {r['update_ms_median']:>6} ms, drag min view "
-                  f"{r['drag_fps_min']:>5} new slices/s ({per_view}), bare 3 reslices "
-                  f"{r['bare_three_reslices_ms']} ms, move to full quality at rest "
-                  f"{r['rest_to_full_quality_ms']} ms (200 ms of it waiting)")  # fmt: skip
     print(
         json.dumps(
             {
@@ -347,7 +278,6 @@ def main() -> None:
                 "volume_build_s": round(build_s, 2),
                 "steps": steps,
                 **results,
-                "ab_mip20": ab,
                 "target_fps": 20,
                 "thin_drag_meets_target": (
                     results["thin"]["drag_fps_min"] >= 20 if "thin" in results else None

@@ -271,11 +271,12 @@ def test_grid_slab_beyond_the_volume_and_planes_off_the_grid():
     # thinner than a voxel, or tilted: not on the grid
     assert reslicer.grid_slab(axial, 0.5) is None
     assert reslicer.grid_slab(oblique_plane(volume, "axial", 5.0, 0.0), 10.0) is None
-    # coronal rows 0.7 mm apart over 1 mm slices: lined up, not on voxel centres (GridSlab can
-    # combine it, checked in test_grid_slabs.py); reslice samples it with VTK
+    # coronal rows 0.7 mm apart over 1 mm slices: lined up, not on voxel centres: sampled by VTK
     coronal = orthogonal_planes(volume, centre)["coronal"]
     grid = reslicer.grid_slab(coronal, 10.0)
     assert grid is not None and not grid.exact
+    with pytest.raises(ValueError):
+        grid.combine(volume.values, "mip", *coronal.size[::-1])
     slab = reslicer.reslice(coronal, slab_mm=10.0, mode="mip")
     assert np.array_equal(
         slab, reslicer._sample(coronal, 10.0, "mip", "linear", None), equal_nan=True

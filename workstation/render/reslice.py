@@ -282,12 +282,25 @@ class Reslicer:
         if not 0.0 <= slab_mm <= MAX_SLAB_MM:
             raise ValueError(f"slab thickness must be 0 to {MAX_SLAB_MM:g} mm, got {slab_mm}")
         cols, rows = plane.size
-        grid = self.grid_slab(plane, slab_mm) if slab_mm > 0 and not slab_spacing_mm else None
-        if grid is not None and grid.exact:  # cheaper than any preview
-            return grid.combine(self.volume.values, mode, rows, cols)
+        exact = self._exact_slab(plane, slab_mm, mode, slab_spacing_mm)
+        if exact is not None:  # cheaper than any preview
+            return exact
         if preview and slab_mm > 0 and cols >= 4 and rows >= 4:
             return self._preview(plane, slab_mm, mode, interpolation, slab_spacing_mm)
         return self._sample(plane, slab_mm, mode, interpolation, slab_spacing_mm)
+
+    def _exact_slab(
+        self, plane: ReslicePlane, slab_mm: float, mode: str, slab_spacing_mm: float | None
+    ) -> np.ndarray | None:
+        """The slab combined from the voxel planes it holds when its pixels fall on voxel
+        centres (:class:`GridSlab`, exact); None for a thin plane or any other slab."""
+        if slab_mm <= 0 or slab_spacing_mm:
+            return None
+        grid = self.grid_slab(plane, slab_mm)
+        if grid is None or not grid.exact:
+            return None
+        cols, rows = plane.size
+        return grid.combine(self.volume.values, mode, rows, cols)
 
     def _sample(
         self,
@@ -337,10 +350,8 @@ class Reslicer:
             plane.pixel_mm * 2,
             ((cols + 1) // 2, (rows + 1) // 2),
         )
-        grid = self.grid_slab(half, slab_mm) if not slab_spacing_mm else None
-        if grid is not None and grid.exact:
-            small = grid.combine(self.volume.values, mode, half.size[1], half.size[0])
-        else:
+        small = self._exact_slab(half, slab_mm, mode, slab_spacing_mm)
+        if small is None:
             small = self._sample(half, slab_mm, mode, interpolation, slab_spacing_mm)
         return _upsample2(
             small,

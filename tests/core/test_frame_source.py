@@ -53,6 +53,25 @@ def test_volume_path_shows_slices_as_they_arrive(tmp_path) -> None:
     assert src.cache.used >= result.volume.nbytes
 
 
+def test_a_decoded_frame_stays_cached_until_its_own_slice_arrives(tmp_path) -> None:
+    """The volume supersedes a per-frame renderer slice by slice: the frame a viewport shows
+    must not vanish from the cache when the first other slice of the volume arrives."""
+    paths = stack_files(tmp_path, "axial", n=6)
+    src = source_for(paths)
+    shown = src.decode(3)  # what the viewport decoded while the volume was still to come
+    with SeriesLoader(workers=1) as loader:
+        result = loader.load(src.volume_paths())
+    volume = result.volume
+    src.slice_arrived(volume, 0)
+    assert src.cached(3) is shown  # slice 3 is not in the volume yet
+    assert src.cached(0).decoder == "loader"
+    src.slice_arrived(volume, 3)
+    r = src.cached(3)
+    assert r is not shown and r.decoder == "loader"
+    assert np.array_equal(r.modality, shown.modality)
+    assert (src.uid, 3) in src.cache and src.cache.get((src.uid, 3)) is r
+
+
 def test_budget_evicts_least_recent_and_refuses_oversized_volumes(tmp_path) -> None:
     paths = stack_files(tmp_path, "axial", n=10, rows=64, cols=64)
     src = source_for(paths, budget=3 * 64 * 64 * 4 + 3 * 4096 + 100)  # room for 3 frames

@@ -195,9 +195,11 @@ class FrameSource:
         with self._lock:
             current = self._volume_ref() if self._volume_ref is not None else None
             if current is not volume:
-                self.cache.discard_prefix(self.uid)  # per-frame renderers: superseded
                 self.cache.put((self.uid, "volume"), volume, volume.nbytes)
                 self._volume_ref = weakref.ref(volume)
+            # frame i's own renderer is superseded by the volume's slice now, and not before:
+            # the frame a viewport shows stays cached while the rest of the volume arrives
+            self.cache.discard((self.uid, i))
             self._in_volume[i] = True
             self.loaded[i] = True
 

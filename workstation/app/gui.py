@@ -417,6 +417,22 @@ class Gui:
             self.remote_tabs.shutdown()
         self.service.shutdown()
         self.opener.shutdown()
+        self._delete_window()
+
+    def _delete_window(self) -> None:
+        """Close and destroy the window now. Left to the garbage collector, the window stayed
+        shown after the session ended, until some later collection cleared its widgets'
+        attributes half-way: a paint in between raised in ``paintEvent``."""
+        import gc
+
+        from PySide6.QtCore import QEvent
+        from PySide6.QtWidgets import QApplication
+
+        self.window.close()
+        self.window.deleteLater()
+        # outside a running event loop, processEvents() leaves deferred deletes alone
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
 
 
 def run_window(

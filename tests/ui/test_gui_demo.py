@@ -101,3 +101,21 @@ def test_demo_mammograms_hang_back_to_back_with_chest_walls_meeting(qapp, tmp_pa
     finally:
         gui.close()
         services.archive.close()
+
+
+def test_closing_the_gui_destroys_its_window(qapp, tmp_path) -> None:
+    """No closed window may linger, shown, for a later garbage collection to half-clear."""
+    import shiboken6
+
+    services = Services(home=tmp_path / "home")
+    gui = Gui(services)
+    try:
+        gui.window.show()
+        window = gui.window
+        viewport = window.viewer.visible()[0]
+        assert window.isVisible() and shiboken6.isValid(viewport)
+    finally:
+        gui.close()
+        services.archive.close()
+    # the C++ window and its widgets are gone, not merely hidden
+    assert not shiboken6.isValid(window) and not shiboken6.isValid(viewport)

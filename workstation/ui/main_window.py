@@ -310,7 +310,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not getattr(self, "_docks_sized", False):
             self._docks_sized = True
-            QTimer.singleShot(0, self._size_docks)
+            QTimer.singleShot(0, self, self._size_docks)  # dropped if the window goes first
 
     def _size_docks(self) -> None:
         width = max(320, min(480, self.width() * 3 // 10))

@@ -85,6 +85,22 @@ def test_direction_vectors_are_normalised_and_read_only():
         ImagePlane(np.zeros(3), (1, 0, 0), (1, 0, 0), (1, 1), 4, 4)
 
 
+def test_planes_with_the_same_cosines_share_their_directions_and_still_validate():
+    a = ImagePlane(np.zeros(3), (2, 0, 0), (0, 3, 0), (1, 1), 4, 4)
+    b = ImagePlane(np.ones(3), [2.0, 0.0, 0.0], np.array([0.0, 3.0, 0.0]), (1, 1), 4, 4)
+    assert b.row_dir is a.row_dir and b.col_dir is a.col_dir  # worked out once
+    with pytest.raises(ValueError):
+        b.row_dir[0] = 5  # shared, so never writable
+    oblique = (0.8, 0.6, 0.0, -0.6 * 0.5, 0.8 * 0.5, 0.5 * 3**0.5)
+    c = ImagePlane(np.zeros(3), oblique[:3], oblique[3:], (1, 1), 4, 4)
+    np.testing.assert_allclose(c.normal, np.cross(oblique[:3], oblique[3:]), atol=1e-12)
+    for _ in range(2):  # a failure is not remembered as a success
+        with pytest.raises(ValueError):
+            ImagePlane(np.zeros(3), (1, 0, 0), (1, 0, 0), (1, 1), 4, 4)
+        with pytest.raises(ValueError):
+            ImagePlane(np.zeros(3), (0, 0, 0), (0, 1, 0), (1, 1), 4, 4)
+
+
 def test_intersection_of_axial_with_sagittal_is_a_vertical_line():
     axial = _plane((-100, -100, 30))  # x, y in -100..155, z = 30
     sagittal = _plane((0, -100, 100), SAGITTAL, rows=256, cols=100)  # x = 0, y -100..-1

@@ -47,6 +47,42 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
+#: Normalised direction pairs by their stored cosines: the slices of a series share them, and
+#: working them out with numpy took half the time of building a 400-slice display set.
+_DIRECTIONS: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
+_DIRECTIONS_MAX = 1024
+
+
+def _unit_directions(row_dir: Any, col_dir: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``row_dir`` and ``col_dir`` normalised, as read-only arrays (shared between planes).
+
+    Raises
+    ------
+    ValueError
+        When a direction has zero length or the two are parallel.
+    """
+    try:
+        key = (*(float(v) for v in row_dir), *(float(v) for v in col_dir))
+    except (TypeError, ValueError):
+        key = None
+    hit = _DIRECTIONS.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    row = np.asarray(row_dir, dtype=np.float64)
+    col = np.asarray(col_dir, dtype=np.float64)
+    nr, nc = np.linalg.norm(row), np.linalg.norm(col)
+    if nr < 1e-6 or nc < 1e-6:
+        raise ValueError("ImagePlane: zero-length direction vector")
+    if np.linalg.norm(np.cross(row / nr, col / nc)) < 1e-3:
+        raise ValueError("ImagePlane: row and column directions are parallel")
+    pair = (_readonly(row / nr), _readonly(col / nc))
+    if key is not None:
+        if len(_DIRECTIONS) >= _DIRECTIONS_MAX:
+            _DIRECTIONS.clear()
+        _DIRECTIONS[key] = pair
+    return pair
+
+
 @dataclass(frozen=True, eq=False)
 class ImagePlane:
     """The plane of one image (or one frame) in patient space.
@@ -78,19 +114,13 @@ class ImagePlane:
     cols: int
 
     def __post_init__(self) -> None:
-        row = np.asarray(self.row_dir, dtype=np.float64)
-        col = np.asarray(self.col_dir, dtype=np.float64)
-        nr, nc = np.linalg.norm(row), np.linalg.norm(col)
-        if nr < 1e-6 or nc < 1e-6:
-            raise ValueError("ImagePlane: zero-length direction vector")
-        if np.linalg.norm(np.cross(row / nr, col / nc)) < 1e-3:
-            raise ValueError("ImagePlane: row and column directions are parallel")
+        row, col = _unit_directions(self.row_dir, self.col_dir)
         sr, sc = (float(s) for s in self.spacing_rc)
         if not (sr > 0 and sc > 0):
             raise ValueError(f"ImagePlane: pixel spacing must be positive, got {self.spacing_rc}")
         object.__setattr__(self, "origin", _readonly(self.origin))
-        object.__setattr__(self, "row_dir", _readonly(row / nr))
-        object.__setattr__(self, "col_dir", _readonly(col / nc))
+        object.__setattr__(self, "row_dir", row)
+        object.__setattr__(self, "col_dir", col)
         object.__setattr__(self, "spacing_rc", (sr, sc))
         object.__setattr__(self, "rows", int(self.rows))
         object.__setattr__(self, "cols", int(self.cols))

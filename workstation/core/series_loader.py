@@ -81,6 +81,11 @@ class LoadCancelled(Exception):
     """The caller's ``cancel`` callback asked the load to stop."""
 
 
+class SharedMemoryFull(OSError):
+    """The shared-memory file system (``/dev/shm``) has no room for the volume: the series
+    cannot be loaded as one (its frames can still be decoded one by one)."""
+
+
 @dataclass(frozen=True)
 class _Done:
     index: int
@@ -263,6 +268,10 @@ def _load_one(
 ) -> _Done:
     if shm.buf[0]:
         return _Done(index, error="cancelled")
+    try:
+        _reserve_rows(shm, vol, (index,))
+    except OSError as exc:
+        return _Done(index, error=f"no room in shared memory (/dev/shm) for the slice: {exc}")
     if layout is not None:
         done = _read_native(path, layout, vol[index])
         if done is not None:
@@ -414,6 +423,11 @@ class SeriesLoader:
 
             shm, whole, src = claimed
             vol = whole[: len(files)]
+            try:  # rows the permutation writes that no worker has written
+                _reserve_rows(shm, whole, (i for i, r in enumerate(src) if r not in (None, i)))
+            except OSError as exc:
+                shm.unlink()
+                raise _no_room(vol.nbytes) from exc
             permute_rows(whole, src)
         else:
             first = lays[0]
@@ -435,13 +449,17 @@ class SeriesLoader:
             todo = [item for item, r in zip(items, src, strict=True) if r is None]
             redo = self._run(shm, vol, todo, state)
             if redo:  # some slices do not fit int16: the volume becomes float32
-                shm2, vol2 = _allocate(vol.shape, np.dtype(np.float32))
+                shm2, vol2 = _allocate(vol.shape, np.dtype(np.float32), reserve_all=True)
                 vol2[...] = vol
                 shm.unlink()
                 shm, vol = shm2, vol2
                 state.vol = vol
                 state.total += len(redo)
                 self._run(shm, vol, [items[i] for i in redo], state)
+            try:  # failed slices are filled in below, and every row is read later
+                _reserve_rows(shm, vol, state.errors)
+            except OSError as exc:
+                raise _no_room(vol.nbytes) from exc
         finally:
             shm.unlink()
         return state.result(vol, files)
@@ -504,10 +522,75 @@ def _chunks(items: list[_Item], workers: int) -> list[list[_Item]]:
     return out
 
 
-def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> tuple[SharedMemory, np.ndarray]:
-    """A shared segment and the volume over it; the mapping lives as long as the array."""
+_SHM_DIR = "/dev/shm"
+_MB = 1024 * 1024
+
+
+def _shm_room() -> tuple[int, int] | None:
+    """(free, total) bytes of the shared-memory file system, None where there is none to ask."""
+    try:
+        st = os.statvfs(_SHM_DIR)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+
+def _no_room(nbytes: int) -> SharedMemoryFull:
+    room = _shm_room()
+    free = f"{room[0] / _MB:.0f} MB free of {room[1] / _MB:.0f} MB" if room is not None else "full"
+    return SharedMemoryFull(
+        f"{_SHM_DIR} is too small for this {nbytes / _MB:.0f} MB volume ({free}; "
+        "enlarge it, e.g. docker run --shm-size=2g)"
+    )
+
+
+def _reserve(shm: SharedMemory, start: int, length: int) -> None:
+    """Allocate the segment's pages for bytes ``start`` to ``start + length`` now.
+
+    A page of a shared segment is allocated on first access, and when the file system behind it
+    (``/dev/shm``) is full that access kills the process with SIGBUS (reads of pages never
+    written included). Every byte of a volume is reserved before it is written or read, so a
+    full ``/dev/shm`` is an OSError (ENOSPC) instead. Costs nothing beyond the allocation the
+    first write would do.
+    """
+    fd = getattr(shm, "_fd", -1)
+    if fd >= 0 and length > 0 and hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, start, length)
+
+
+def _reserve_rows(shm: SharedMemory, vol: np.ndarray, rows) -> None:
+    """:func:`_reserve` the given rows of ``vol`` (a volume over ``shm``), in runs."""
+    step = vol.strides[0]
+    todo = sorted(set(rows))
+    k = 0
+    while k < len(todo):
+        j = k
+        while j + 1 < len(todo) and todo[j + 1] == todo[j] + 1:
+            j += 1
+        _reserve(shm, _HEADER + todo[k] * step, (j - k + 1) * step)
+        k = j + 1
+
+
+def _allocate(
+    shape: tuple[int, ...], dtype: np.dtype, reserve_all: bool = False
+) -> tuple[SharedMemory, np.ndarray]:
+    """A shared segment and the volume over it; the mapping lives as long as the array.
+
+    Its pages are reserved (:func:`_reserve`) by whoever writes each slice; ``reserve_all``
+    reserves them all now. Raises :class:`SharedMemoryFull` when ``/dev/shm`` has no room.
+    """
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    shm = SharedMemory(create=True, size=_HEADER + max(1, nbytes))
+    size = _HEADER + max(1, nbytes)
+    room = _shm_room()
+    if room is not None and room[0] < size:
+        raise _no_room(size)
+    shm = SharedMemory(create=True, size=size)
+    try:
+        _reserve(shm, 0, size if reserve_all else _HEADER)
+    except OSError as exc:
+        shm.close()
+        shm.unlink()
+        raise _no_room(size) from exc
     shm.buf[0] = 0
     vol = np.ndarray(shape, dtype, buffer=shm.buf, offset=_HEADER)
     weakref.finalize(vol, shm.close)  # views of vol keep vol, and so the mapping, alive

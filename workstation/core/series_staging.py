@@ -27,6 +27,7 @@ from workstation.core.series_loader import (
     _integral,
     _Item,
     _read_native,
+    _reserve_rows,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ def _stage_work(
         for row, path, layout in items:
             ok = False
             if not shm.buf[0] and layout is not None:
+                try:
+                    _reserve_rows(shm, vol, (row,))
+                except OSError:  # /dev/shm is full: the load says so
+                    done.append((row, False))
+                    continue
                 ok = bool(_read_native(path, layout, vol[row]))
             done.append((row, ok))
         del vol
@@ -98,7 +104,11 @@ class Staging:
                 if self._fits is not None and not self._fits(int(np.prod(shape)) * dtype.itemsize):
                     self._dead = True  # no volume of this size will be loaded
                     return
-                self._shm, self._vol = _allocate(shape, dtype)
+                try:
+                    self._shm, self._vol = _allocate(shape, dtype)
+                except OSError:  # /dev/shm is full: the load says so
+                    self._dead = True
+                    return
             if (layout.rows, layout.cols) != self._vol.shape[1:]:
                 return
             self._batch.append((self._rows[path], path, layout))

@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal
 
 from workstation.core.errors import DicomError
 from workstation.core.frame_source import FrameSource
-from workstation.core.series_loader import LoadCancelled, SeriesLoader
+from workstation.core.series_loader import LoadCancelled, SeriesLoader, SharedMemoryFull
 from workstation.core.series_staging import Staging
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,12 @@ class FrameService(QObject):
     def _load(self, source: FrameSource) -> str:
         paths = source.volume_paths()
         if paths is not None:
-            return self._load_volume(source, paths)
+            try:
+                return self._load_volume(source, paths)
+            except SharedMemoryFull as exc:  # the frames decode one by one, within the budget
+                log.warning("%s", exc)
+                rest = self._prefetch(source)
+                return f"Frames decode one by one: {exc}" + (f"; {rest}" if rest else "")
         return self._prefetch(source)
 
     def _load_volume(self, source: FrameSource, paths: list[str]) -> str:

@@ -106,10 +106,9 @@ class MainWindow(QMainWindow):
         self.viewer.active_changed.connect(lambda v: self._refresh_toolbar())
         for v in self.viewer.viewports:
             v.model.subscribe(lambda m, what: self._refresh_toolbar() if what == "view" else None)
-        # Pixel read-ahead while headers are read (opener.set_stager(service.stage)) is left
-        # off: full test runs with it on crashed twice in the main thread during garbage
-        # collection (SIGBUS, SIGSEGV). A full /dev/shm gives that SIGBUS; the fix for it and
-        # the switch are in the history (985855c, 1b18aea), reverted pending the GUI test flake.
+        # the loader's workers read pixels while the opener reads headers (a full /dev/shm is
+        # a clear error since the loader reserves its pages, not a SIGBUS)
+        opener.set_stager(service.stage)
         opener.provisional.connect(self._provisional)
         opener.opened.connect(self._opened)
         opener.sets_opened.connect(self._sets_opened)

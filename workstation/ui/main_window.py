@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -552,10 +552,12 @@ class MainWindow(QMainWindow):
                 self.browser_tabs.setCurrentIndex(i)
                 break
 
+    @Slot(object, object)
     def _provisional(self, token: object, source: FrameSource) -> None:
         if isinstance(token, Viewport) and self._pending.get(id(token)) is not None:
             token.model.set_source(source, 0)
 
+    @Slot(object, object, str)
     def _opened(self, token: object, source: FrameSource, first_path: str) -> None:
         if not isinstance(token, Viewport):
             return
@@ -576,6 +578,7 @@ class MainWindow(QMainWindow):
         if token is self.viewer.active:
             token.setFocus()
 
+    @Slot(object, list)
     def _sets_opened(self, token: object, sources: list) -> None:
         if isinstance(token, Viewport):
             targets = [token]
@@ -591,6 +594,7 @@ class MainWindow(QMainWindow):
         self.viewer.update_links()
         self.viewer.active.setFocus()
 
+    @Slot(object, str)
     def _failed(self, token: object, reason: str) -> None:
         if isinstance(token, Viewport):
             self._pending.pop(id(token), None)
@@ -598,6 +602,7 @@ class MainWindow(QMainWindow):
             token.update()
         self.status_label.setText(f"Could not open: {reason}")
 
+    @Slot(str, int, int)
     def _load_progress(self, uid: str, done: int, total: int) -> None:
         self._progress[uid] = (done, total)
         d = sum(x for x, _ in self._progress.values())
@@ -610,6 +615,7 @@ class MainWindow(QMainWindow):
         else:
             self.progress.hide()
 
+    @Slot(str, str)
     def _load_finished(self, uid: str, message: str) -> None:
         self._progress.pop(uid, None)
         if not self._progress:

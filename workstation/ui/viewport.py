@@ -12,7 +12,7 @@ import math
 import time
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -219,18 +219,21 @@ class Viewport(QWidget):
         else:
             self._deferred.start(max(1, int(wait_s * 1000)))
 
+    @Slot(str, int)
     def _frame_ready(self, uid: str, index: int) -> None:
         src = self.model.source
         if src is not None and src.uid == uid and index == self.model.state.index:
             self._deferred.stop()
             self.update()
 
+    @Slot(str, int, str)
     def _frame_failed(self, uid: str, index: int, reason: str) -> None:
         src = self.model.source
         if src is not None and src.uid == uid and index == self.model.state.index:
             self.message = reason
             self.update()
 
+    @Slot(str)
     def _slices_arrived(self, uid: str) -> None:
         src = self.model.source
         if src is not None and src.uid == uid:

@@ -15,19 +15,29 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(autouse=True)
-def _widgets_destroyed_after_each_test():
-    """Destroy what a test closed before the next one starts.
+def _widgets_destroyed_before_they_are_collected():
+    """No garbage collection while a test runs; at its teardown, Qt deletes what was closed,
+    then Python collects.
 
-    pytest-qt closes the widgets a test registered and calls ``deleteLater()``, but outside a
-    running event loop those deletions wait for whichever later test first runs a nested loop,
-    and the Python side of a closed window waits for some later garbage collection. Both then
-    happened in the middle of another test, beside its threads. Here they happen at teardown,
-    after the test's own fixtures (its frame services and loaders) have shut down.
+    A widget a test made (``area = ViewerArea(...)``, registered with ``qtbot.addWidget``) is
+    cyclic garbage once the test function returns, while it is still shown: pytest-qt closes it
+    and calls ``deleteLater()`` only later, at teardown, and outside a running event loop that
+    deletion waits further. A collection in between (any allocation may start one) cleared the
+    widgets' Python attributes and destroyed the C++ window from inside the collector, with Qt
+    still sending it events: runs died with SIGSEGV or SIGBUS in the main thread
+    ("Garbage-collecting", ``QMetaMethod::name``, ``Shiboken::Object::cppPointer``) or failed with
+    "'Viewport' object has no attribute 'model'" in ``paintEvent``. This fixture is set up first
+    and torn down last, after pytest-qt's closing and the test's own fixtures (its frame
+    services and loaders) have shut down.
     """
-    yield
-    from PySide6.QtCore import QEvent
-    from PySide6.QtWidgets import QApplication
+    gc.disable()
+    try:
+        yield
+    finally:
+        from PySide6.QtCore import QEvent
+        from PySide6.QtWidgets import QApplication
 
-    if QApplication.instance() is not None:
-        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
+        if QApplication.instance() is not None:
+            QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+        gc.enable()

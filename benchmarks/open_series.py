@@ -24,7 +24,6 @@ Usage: ``python benchmarks/open_series.py [--quick] [--reps N]``
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import statistics
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEvent, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from scroll import none_refcount_guard  # noqa: E402
 from series_load import DATA as SERIES_DATA  # noqa: E402
@@ -48,6 +47,7 @@ from workstation.codecs import default_registry  # noqa: E402
 from workstation.core.frame_cache import FrameCache  # noqa: E402
 from workstation.core.series_loader import SeriesLoader  # noqa: E402
 from workstation.ui.frame_service import FrameService  # noqa: E402
+from workstation.ui.lifetime import destroy_now  # noqa: E402
 from workstation.ui.main_window import MainWindow  # noqa: E402
 from workstation.ui.series_opener import SeriesOpener  # noqa: E402
 from workstation.ui.series_request import SeriesRequest  # noqa: E402
@@ -150,14 +150,11 @@ class Session:
     def close(self) -> None:
         self.service.shutdown()
         self.opener.shutdown()
-        self.window.close()
-        self.window.deleteLater()
-        QApplication.processEvents()
-        # processEvents() leaves deferred deletes alone outside an event loop: without this every
-        # closed session's window, headers and volume stayed in memory (200 MB of shared memory
-        # each), and the later repetitions, the loader's timed beside them included, ran slower
-        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        gc.collect()  # the closed window's cycles now, not in a collection during the next timing
+        # destroyed now: left to deleteLater() every closed session's window, headers and volume
+        # stayed in memory (200 MB of shared memory each), and the later repetitions, the
+        # loader's timed beside them included, ran slower; the collection happens here, not
+        # during the next timing
+        destroy_now(self.window)
 
 
 def loader_alone(paths: list[str], warm: bool) -> float:

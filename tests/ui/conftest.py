@@ -34,10 +34,7 @@ def _widgets_destroyed_before_they_are_collected():
     try:
         yield
     finally:
-        from PySide6.QtCore import QEvent
-        from PySide6.QtWidgets import QApplication
+        from workstation.ui.lifetime import destroy_deferred
 
-        if QApplication.instance() is not None:
-            QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        gc.collect()
+        destroy_deferred()
         gc.enable()

@@ -423,16 +423,9 @@ class Gui:
         """Close and destroy the window now. Left to the garbage collector, the window stayed
         shown after the session ended, until some later collection cleared its widgets'
         attributes half-way: a paint in between raised in ``paintEvent``."""
-        import gc
+        from workstation.ui.lifetime import destroy_now
 
-        from PySide6.QtCore import QEvent
-        from PySide6.QtWidgets import QApplication
-
-        self.window.close()
-        self.window.deleteLater()
-        # outside a running event loop, processEvents() leaves deferred deletes alone
-        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        gc.collect()
+        destroy_now(self.window)
 
 
 def run_window(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
+import itertools
 import multiprocessing
 import os
 import sys
@@ -561,14 +562,10 @@ def _reserve(shm: SharedMemory, start: int, length: int) -> None:
 def _reserve_rows(shm: SharedMemory, vol: np.ndarray, rows) -> None:
     """:func:`_reserve` the given rows of ``vol`` (a volume over ``shm``), in runs."""
     step = vol.strides[0]
-    todo = sorted(set(rows))
-    k = 0
-    while k < len(todo):
-        j = k
-        while j + 1 < len(todo) and todo[j + 1] == todo[j] + 1:
-            j += 1
-        _reserve(shm, _HEADER + todo[k] * step, (j - k + 1) * step)
-        k = j + 1
+    # consecutive rows have the same (row - position): each group is one run
+    for _, group in itertools.groupby(enumerate(sorted(set(rows))), lambda p: p[1] - p[0]):
+        run = [row for _, row in group]
+        _reserve(shm, _HEADER + run[0] * step, len(run) * step)
 
 
 def _allocate(

@@ -3,6 +3,8 @@ gets exactly the values of a full decode; files it cannot read that way are deco
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +74,15 @@ def test_no_layout_where_bytes_are_not_the_stored_values(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     "case",
-    ["int16-intercept", "uint16-12bit", "uint8", "fractional-slope", "int16-overflow", "mixed"],
+    [
+        "int16-intercept",
+        "uint16-12bit",
+        "uint16-overflow",
+        "uint8",
+        "fractional-slope",
+        "int16-overflow",
+        "mixed",
+    ],
 )
 def test_loader_with_layouts_matches_the_full_decode(
     loader: SeriesLoader, tmp_path: Path, case: str
@@ -85,6 +95,10 @@ def test_loader_with_layouts_matches_the_full_decode(
                 bits_stored=12,
                 RescaleSlope=1,
                 RescaleIntercept=-1024,
+            )
+        elif case == "uint16-overflow":  # 60000 - 1000 does not fit int16: a float32 volume
+            ds = image_dataset(
+                _stored(k, np.uint16, 0, 60001), RescaleSlope=1, RescaleIntercept=-1000
             )
         elif case == "uint8":
             ds = image_dataset(_stored(k, np.uint8, 0, 256), RescaleSlope=1, RescaleIntercept=-100)
@@ -154,3 +168,52 @@ def test_frame_source_layouts_follow_display_order(loader: SeriesLoader, tmp_pat
     result = loader.load(vol_paths, layouts=layouts)
     for i, path in enumerate(vol_paths):
         np.testing.assert_array_equal(result.volume[i], _expected(path))
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+@pytest.mark.parametrize(
+    ("dtype", "lo", "hi", "intercept", "fits"),
+    [
+        (np.int16, -1000, 2500, -1024, True),
+        (np.int16, -32000, 100, -1024, False),  # below int16 after the intercept
+        (np.int16, 0, 32000, 1000, False),  # above
+        (np.uint16, 0, 4096, -1024, True),
+        (np.uint16, 0, 65535, -32768, True),  # every result fits, through wrap-around
+        (np.uint16, 0, 40000, 0, False),
+    ],
+)
+def test_native_read_into_a_shared_segment(
+    tmp_path: Path, monkeypatch, kernel_copy, dtype, lo, hi, intercept, fits
+) -> None:
+    """The workers' read of one slice into the shared volume, with the kernel's copy
+    (``sendfile`` into the segment) and with a plain read: the modality values, or False when
+    they do not fit int16."""
+    from multiprocessing.shared_memory import SharedMemory
+
+    from workstation.core import series_loader as sl
+
+    monkeypatch.setattr(sl, "_SENDFILE", [kernel_copy and sl._SENDFILE[0]])
+    copies = []
+    if hasattr(os, "sendfile"):
+        real = os.sendfile
+        monkeypatch.setattr(os, "sendfile", lambda *a: copies.append(a) or real(*a))
+    stored = _stored(3, dtype, lo, hi)
+    stored[0, 0], stored[-1, -1] = lo, hi
+    ds = image_dataset(stored, RescaleSlope=1, RescaleIntercept=intercept)
+    path = save(ds, tmp_path / "a.dcm")
+    layout = pixel_layout(_header(path))
+    assert layout is not None and layout.dtype == np.dtype(dtype).newbyteorder("<").str
+    shm = SharedMemory(create=True, size=sl._HEADER + 3 * ROWS * COLS * 2)
+    try:
+        vol = np.ndarray((3, ROWS, COLS), np.int16, buffer=shm.buf, offset=sl._HEADER)
+        vol[...] = 7
+        got = sl._read_native(path, layout, vol[1], shm)
+        assert got is fits
+        if fits:
+            np.testing.assert_array_equal(vol[1], stored.astype(np.int32) + intercept)
+        assert (vol[0] == 7).all() and (vol[2] == 7).all()  # the neighbours are untouched
+        assert bool(copies) == (kernel_copy and sys.platform.startswith("linux"))
+        del vol
+    finally:
+        shm.close()
+        shm.unlink()

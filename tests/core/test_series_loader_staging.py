@@ -13,6 +13,7 @@ from pydicom.uid import RLELossless
 from synthetic import image_dataset, save
 from test_series_loader import _expected
 
+from workstation.core import series_staging
 from workstation.core.display_sets import read_header_records
 from workstation.core.pixel_layout import layout_reader
 from workstation.core.series_loader import SeriesLoader
@@ -85,6 +86,38 @@ def test_staged_series_loads_in_display_order_without_reading_the_files_again(
     for k, want in enumerate(expected):
         assert np.array_equal(res.volume[k], want), k
     staging.close()  # taken over: nothing left to release, and no error
+
+
+@pytest.mark.parametrize(
+    ("order", "view"),
+    [("reversed", True), ("same", True), ("inner-reversed", True), ("shuffled", False)],
+)
+def test_display_order_that_is_a_run_of_the_request_needs_no_moved_rows(
+    loader: SeriesLoader, tmp_path: Path, monkeypatch, order: str, view: bool
+) -> None:
+    """An axial stack shown head first from files the archive handed over feet first (or in
+    display order already) is the staged segment itself, read backwards or forwards: no row is
+    copied. Any other order moves the rows."""
+    files = _series(tmp_path, 12)
+    staging = _stage(loader, files)
+    assert staging.wait() == 12
+    display = {
+        "reversed": files[::-1],
+        "same": files,
+        "inner-reversed": files[1:11][::-1],  # localizers at both ends left out
+        "shuffled": files[1:] + files[:1],
+    }[order]
+    moved = []
+    monkeypatch.setattr(
+        series_staging, "permute_rows", lambda vol, src: moved.append(src) or permute_rows(vol, src)
+    )
+    res = loader.load(display, staged=staging, layouts=[staging.layout(p) for p in display])
+    assert res.failures == () and res.decoders == {"staged": len(display)}
+    assert (moved == []) is view
+    if order == "reversed":
+        assert res.volume.strides[0] < 0
+    for k, p in enumerate(display):
+        assert np.array_equal(res.volume[k], _expected(p)), k
 
 
 def test_files_not_staged_are_loaded_the_usual_way(loader: SeriesLoader, tmp_path: Path) -> None:

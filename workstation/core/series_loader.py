@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
+import errno
 import itertools
 import multiprocessing
 import os
@@ -49,6 +50,9 @@ _HEADER = 64  # bytes before the voxels in the shared segment; byte 0 is the can
 _NATIVE = NATIVE_SYNTAXES
 _I16 = np.iinfo(np.int16)
 _CRASHED = "the decoder crashed its worker process"
+#: whether ``os.sendfile`` may write to a file here (Linux; elsewhere only to sockets)
+_SENDFILE = [hasattr(os, "sendfile") and sys.platform.startswith("linux")]
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP}
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,8 +244,14 @@ def _work(name: str, shape: tuple[int, ...], dtype: str, items: list[_Item]) -> 
     return done
 
 
-def _read_native(path: str, layout: PixelLayout, out: np.ndarray) -> bool | None:
+def _read_native(
+    path: str, layout: PixelLayout, out: np.ndarray, shm: SharedMemory | None = None
+) -> bool | None:
     """Read the stored values at ``layout`` into the volume slice ``out`` as modality values.
+
+    ``shm``, when given, is the segment ``out`` lies in: 16-bit values with a slope of 1 are then
+    copied by the kernel straight into the segment (:func:`_copy_into_segment`) and shifted by
+    the intercept in place.
 
     True when done, False when they do not fit an int16 ``out``, None when the layout does not
     fit ``out`` or the read fails (the caller then decodes the file the usual way).
@@ -250,18 +260,79 @@ def _read_native(path: str, layout: PixelLayout, out: np.ndarray) -> bool | None
         return None
     mt = layout.transform
     try:
+        if layout.dtype in ("<i2", "<u2") and out.dtype == np.int16 and mt.slope == 1:
+            if _integral(mt) and _copy_into_segment(path, layout, out, shm):
+                return _shift_in_place(out, layout.dtype, int(mt.intercept))
         if layout.dtype == "<i2" and out.dtype == np.int16 and mt.slope == 1 and _integral(mt):
             read_stored(path, layout, out)  # straight into the volume, then the intercept
-            icpt = int(mt.intercept)
-            if icpt:
-                lo, hi = int(out.min()) + icpt, int(out.max()) + icpt
-                if lo < _I16.min or hi > _I16.max:
-                    return False
-                np.add(out, np.int16(icpt), out=out)
-            return True
+            return _shift_in_place(out, layout.dtype, int(mt.intercept))
         return _store(read_stored(path, layout), mt, out)
     except OSError:
         return None
+
+
+def _copy_into_segment(
+    path: str, layout: PixelLayout, out: np.ndarray, shm: SharedMemory | None
+) -> bool:
+    """Copy the pixel bytes of ``path`` into the volume slice ``out`` inside ``shm`` with
+    ``sendfile``; False (nothing written) where that cannot be done here.
+
+    The kernel copies from the page cache into the segment's pages: this process takes no page
+    fault for them, which halves the cost of a slice (a 400-slice 512x512 CT on this machine:
+    0.30 instead of 0.55 ms per slice, with the intercept added; /work/notes/s9/stage_micro2.py).
+    The slice's pages must be reserved (:func:`_reserve_rows`) before.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read or ends before its pixel data does.
+    """
+    fd = getattr(shm, "_fd", -1)
+    if fd < 0 or not _SENDFILE[0] or not out.flags.c_contiguous:
+        return False
+    base = out.__array_interface__["data"][0] - _address(shm)
+    nbytes = out.nbytes
+    if base < 0 or base + nbytes > shm.size or nbytes != layout.nbytes:
+        return False
+    src = os.open(path, os.O_RDONLY)
+    try:
+        offset, at, left = layout.offset, base, nbytes
+        while left:
+            os.lseek(fd, at, os.SEEK_SET)
+            try:
+                n = os.sendfile(fd, src, offset, left)
+            except OSError as exc:
+                if at == base and exc.errno in _NO_SENDFILE:
+                    _SENDFILE[0] = False  # not to a file here: plain reads from now on
+                    return False
+                raise
+            if n <= 0:
+                raise OSError(f"the file ends {left} bytes before its pixel data does")
+            offset, at, left = offset + n, at + n, left - n
+    finally:
+        os.close(src)
+    return True
+
+
+def _shift_in_place(out: np.ndarray, stored: str, icpt: int) -> bool:
+    """Stored 16-bit values in the int16 ``out`` (its bytes as read; ``stored`` says whether
+    they are signed) plus ``icpt``: True, or False when a result does not fit int16 (``out`` then
+    holds undefined values)."""
+    if stored == "<u2":
+        raw = out.view(np.uint16)
+        lo, hi = int(raw.min()) + icpt, int(raw.max()) + icpt
+        if lo < _I16.min or hi > _I16.max:
+            return False
+        if icpt:  # modulo 2**16, which is exact: every result fits int16
+            np.add(raw, np.uint16(icpt % 65536), out=raw)
+        return True
+    if icpt < 0 and int(out.min()) + icpt < _I16.min:
+        return False
+    if icpt > 0 and int(out.max()) + icpt > _I16.max:
+        return False
+    if icpt:
+        np.add(out, np.int16(icpt), out=out)
+    return True
 
 
 def _load_one(
@@ -274,7 +345,7 @@ def _load_one(
     except OSError as exc:
         return _Done(index, error=f"no room in shared memory (/dev/shm) for the slice: {exc}")
     if layout is not None:
-        done = _read_native(path, layout, vol[index])
+        done = _read_native(path, layout, vol[index], shm)
         if done is not None:
             return _Done(index, "native") if done else _Done(index, needs_float=True)
     try:
@@ -423,13 +494,15 @@ class SeriesLoader:
             from workstation.core.series_staging import permute_rows
 
             shm, whole, src = claimed
-            vol = whole[: len(files)]
-            try:  # rows the permutation writes that no worker has written
-                _reserve_rows(shm, whole, (i for i, r in enumerate(src) if r not in (None, i)))
-            except OSError as exc:
-                shm.unlink()
-                raise _no_room(vol.nbytes) from exc
-            permute_rows(whole, src)
+            vol = _run_view(whole, src)
+            if vol is None:  # the rows move into display order
+                vol = whole[: len(files)]
+                try:  # rows the permutation writes that no worker has written
+                    _reserve_rows(shm, whole, (i for i, r in enumerate(src) if r not in (None, i)))
+                except OSError as exc:
+                    shm.unlink()
+                    raise _no_room(vol.nbytes) from exc
+                permute_rows(whole, src)
         else:
             first = lays[0]
             if first is not None:
@@ -491,6 +564,22 @@ class SeriesLoader:
                 serial = not serial
             pending = [item for item in pending if item[0] not in state.seen]
         return state.needs_float
+
+
+def _run_view(whole: np.ndarray, src: list[int | None]) -> np.ndarray | None:
+    """The volume in display order as a view of the staged rows, when every file was staged and
+    the display order is a run of them forwards or backwards (the request in display order, or
+    the reverse of it, as an axial stack's head-first order is of an archive's feet-first one);
+    else None and the rows must be moved. A reversed view needs no copy of 512 KiB per slice
+    here, and a reformat, which wants the slices feet first, gets the rows as they lie."""
+    if not src or any(r is None for r in src):
+        return None
+    first, n = src[0], len(src)
+    if all(r == first + i for i, r in enumerate(src)):
+        return whole[first : first + n]
+    if first - (n - 1) >= 0 and all(r == first - i for i, r in enumerate(src)):
+        return whole[first - n + 1 : first + 1][::-1]
+    return None
 
 
 def _geometry(files: list[str]) -> tuple[int, int, np.dtype, dict[int, str]]:
@@ -560,12 +649,20 @@ def _reserve(shm: SharedMemory, start: int, length: int) -> None:
 
 
 def _reserve_rows(shm: SharedMemory, vol: np.ndarray, rows) -> None:
-    """:func:`_reserve` the given rows of ``vol`` (a volume over ``shm``), in runs."""
+    """:func:`_reserve` the given rows of ``vol`` (a volume over ``shm``, or a view of one), in
+    runs."""
     step = vol.strides[0]
+    row0 = vol.__array_interface__["data"][0] - _address(shm)  # segment offset of row 0
     # consecutive rows have the same (row - position): each group is one run
     for _, group in itertools.groupby(enumerate(sorted(set(rows))), lambda p: p[1] - p[0]):
         run = [row for _, row in group]
-        _reserve(shm, _HEADER + run[0] * step, len(run) * step)
+        ends = (row0 + run[0] * step, row0 + run[-1] * step)
+        _reserve(shm, min(ends), len(run) * abs(step))
+
+
+def _address(shm: SharedMemory) -> int:
+    """The address of the segment's first byte in this process."""
+    return np.frombuffer(shm.buf, np.uint8, 1).ctypes.data
 
 
 def _allocate(

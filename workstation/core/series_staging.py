@@ -51,7 +51,7 @@ def _stage_work(
                 except OSError:  # /dev/shm is full: the load says so
                     done.append((row, False))
                     continue
-                ok = bool(_read_native(path, layout, vol[row]))
+                ok = bool(_read_native(path, layout, vol[row], shm))
             done.append((row, ok))
         del vol
     finally:

@@ -56,6 +56,7 @@ from PySide6.QtGui import QPainter, QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from series_load import machine, uncompressed_series  # noqa: E402
 
+import workstation.ui.viewport as viewport_module  # noqa: E402
 from workstation.codecs import default_registry  # noqa: E402
 from workstation.core.display_sets import build_display_sets, read_header_records  # noqa: E402
 from workstation.core.frame_cache import FrameCache  # noqa: E402
@@ -214,7 +215,6 @@ class Case:
         src = self.source
         src.cached = probe.wrap("renderer", src.cached)
         self.viewport._image_for = probe.wrap("w/l", self.viewport._image_for)
-        self.viewport._draw_annotations = probe.wrap("text", self.viewport._draw_annotations)
         self.probe = probe
         self.direction = 1
 
@@ -289,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             "without the guard the process aborts after ~60 repaints (see none_refcount_guard)"
         )
     probe = Probe()
+    # the corner text is drawn by a function of the viewport module (ui/viewport_text.py)
+    viewport_module.draw_corner_text = probe.wrap("text", viewport_module.draw_corner_text)
     draw = QPainter.drawImage
     QPainter.drawImage = probe.wrap("drawImage", draw)
     cache = FrameCache(3 * 1024 * MB)

@@ -60,6 +60,7 @@ class Gui:
         from workstation.core.series_loader import SeriesLoader
         from workstation.ui.bindings import load_bindings_or_defaults
         from workstation.ui.frame_service import FrameService
+        from workstation.ui.lifetime import GuiThreadCollector
         from workstation.ui.main_window import MainWindow
         from workstation.ui.presets import load_presets_or_defaults
         from workstation.ui.series_opener import SeriesOpener
@@ -74,6 +75,10 @@ class Gui:
         else:
             self.app = QApplication.instance()
         apply_dark_theme(self.app)
+        # garbage collection on the GUI thread only: a widget in a garbage cycle is never
+        # destroyed by a worker thread that happened to allocate
+        self.collector = GuiThreadCollector()
+        self.collector.start()
         home = services.home
         home.mkdir(parents=True, exist_ok=True)
         self.services = services
@@ -426,6 +431,7 @@ class Gui:
         from workstation.ui.lifetime import destroy_now
 
         destroy_now(self.window)
+        self.collector.stop()
 
 
 def run_window(

@@ -263,8 +263,13 @@ class Reslicer:
             Largest distance between slab samples (default: one voxel step along the normal). A larger
             spacing is faster and may miss thin bright structures in a MIP.
         preview : bool
-            For slabs while the user drags: sample the slab at half the resolution (a quarter of
-            the rays) and scale it back up bilinearly; about 3.5x faster, softer. Thin planes
+            For slabs while the user drags: a slab lined up with the voxel grid whose voxel
+            planes are not the volume's columns (the coronal slab of an axial stack) is reduced
+            over its voxel planes first, then interpolated (:meth:`GridSlab.draft`; 512x512x400,
+            20 mm MIP: 9 ms against 15-17 for the half-resolution one); any other is sampled at
+            half the resolution (a quarter of the rays) and scaled back up bilinearly, softer.
+            (Reducing over columns, the sagittal slab, is a short reduction per voxel row in
+            numpy: 39 ms, slower than sampling.) Thin planes
             and slabs whose pixels fall on voxel centres ignore it (their exact slab is
             cheaper).
 
@@ -285,6 +290,10 @@ class Reslicer:
         exact = self._exact_slab(plane, slab_mm, mode, slab_spacing_mm)
         if exact is not None:  # cheaper than any preview
             return exact
+        if preview and slab_mm > 0 and not slab_spacing_mm:
+            grid = self.grid_slab(plane, slab_mm)
+            if grid is not None and grid.normal_axis != 2:  # reduced, then interpolated
+                return grid.draft(self.volume.values, mode, rows, cols)
         if preview and slab_mm > 0 and cols >= 4 and rows >= 4:
             return self._preview(plane, slab_mm, mode, interpolation, slab_spacing_mm)
         return self._sample(plane, slab_mm, mode, interpolation, slab_spacing_mm)
@@ -365,19 +374,29 @@ class Reslicer:
 def _upsample2(small: np.ndarray, rows: int, cols: int, off_c: float, off_r: float) -> np.ndarray:
     """Bilinear 2x upsampling of ``small`` onto ``rows`` x ``cols``: full pixel ``(c, r)`` is read
     at small pixel ``((c - off_c) / 2, (r - off_r) / 2)``, clamped to the edge. NaN (outside)
-    spreads to the full pixels that touch it."""
+    spreads to the full pixels that touch it. Rows first, then columns (bilinear is separable;
+    a third of the time of the four-corner form)."""
     sr, sc = small.shape
-    c = (np.arange(cols) - off_c) / 2.0
-    r = (np.arange(rows) - off_r) / 2.0
-    c0 = np.clip(np.floor(c).astype(int), 0, sc - 2) if sc > 1 else np.zeros(cols, int)
-    r0 = np.clip(np.floor(r).astype(int), 0, sr - 2) if sr > 1 else np.zeros(rows, int)
-    fc = np.clip(c - c0, 0.0, 1.0).astype(np.float32)[None, :]
-    fr = np.clip(r - r0, 0.0, 1.0).astype(np.float32)[:, None]
-    c1 = np.minimum(c0 + 1, sc - 1)
-    r1 = np.minimum(r0 + 1, sr - 1)
-    top = small[r0][:, c0] * (1 - fc) + small[r0][:, c1] * fc
-    bottom = small[r1][:, c0] * (1 - fc) + small[r1][:, c1] * fc
-    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+    r0, r1, fr = _upsample_axis(rows, sr, off_r)
+    c0, c1, fc = _upsample_axis(cols, sc, off_c)
+    top = small[r0].astype(np.float32)
+    bottom = small[r1].astype(np.float32)
+    bottom -= top
+    bottom *= fr[:, None]
+    top += bottom  # rows interpolated: (rows, sc)
+    left = top[:, c0]
+    right = top[:, c1]
+    right -= left
+    right *= fc
+    left += right
+    return left
+
+
+def _upsample_axis(n_out: int, n_in: int, off: float):
+    x = (np.arange(n_out) - off) / 2.0
+    i0 = np.clip(np.floor(x).astype(int), 0, n_in - 2) if n_in > 1 else np.zeros(n_out, int)
+    f = np.clip(x - i0, 0.0, 1.0).astype(np.float32)
+    return i0, np.minimum(i0 + 1, n_in - 1), f
 
 
 def orthogonal_planes(

@@ -66,10 +66,13 @@ def test_full_collections_wait_for_enough_new_long_lived_objects(qtbot) -> None:
     collector.start()
     try:
         long_lived = collector._long_lived
-        for _ in range(150):  # many younger collections, little new that survives them
-            _ = [[i] for i in range(200)]
-            qtbot.wait(5)
-        assert collector.collections[1] > gc.get_threshold()[2]  # a full one was due by count
+
+        def churn_until_a_full_one_is_due_by_count() -> bool:
+            _ = [[i] for i in range(200)]  # garbage: little new survives the collections
+            return collector.collections[1] > gc.get_threshold()[2]
+
+        qtbot.waitUntil(churn_until_a_full_one_is_due_by_count, timeout=30_000)
+        assert collector.collections[0] > 0
         assert collector.collections[2] == 0
         more = [[i] for i in range(long_lived // 4 + 10_000)]  # now a quarter of them is new
         qtbot.waitUntil(lambda: collector.collections[2] >= 1, timeout=20_000)

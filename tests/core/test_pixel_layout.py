@@ -190,7 +190,7 @@ def test_native_read_into_a_shared_segment(
     they do not fit int16."""
     from multiprocessing.shared_memory import SharedMemory
 
-    from workstation.core import series_loader as sl
+    from workstation.core import volume_segment as sl
 
     monkeypatch.setattr(sl, "_SENDFILE", [kernel_copy and sl._SENDFILE[0]])
     copies = []

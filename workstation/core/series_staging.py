@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from workstation.core.pixel_layout import PixelLayout
-from workstation.core.series_loader import (
+from workstation.core.series_loader import _Item
+from workstation.core.volume_segment import (
     _HEADER,
     _allocate,
     _attach,
     _integral,
-    _Item,
     _read_native,
     _reserve_rows,
 )

@@ -107,24 +107,14 @@ class GridSlab:
             flat = (np.max if mode == "mip" else np.min)(block, axis=self.normal_axis)
         if self.row_axis > self.col_axis:  # flat is indexed (row axis, col axis) from here on
             flat = flat.T
-        flat = np.asarray(flat, np.float32)
-        r_ok, r0, r1, fr = _linear(self.row0, self.row_step, rows, flat.shape[0])
-        c_ok, c0, c1, fc = _linear(self.col0, self.col_step, cols, flat.shape[1])
+        r_ok, *at_rows = linear_axis(self.row0, self.row_step, rows, flat.shape[0])
+        c_ok, *at_cols = linear_axis(self.col0, self.col_step, cols, flat.shape[1])
         if not r_ok.any() or not c_ok.any():
             return out
-        a = flat[r0]
-        b = flat[r1]
-        b -= a
-        b *= fr[:, None]
-        a += b  # rows done: (rows, flat columns)
-        lo = a[:, c0]
-        hi = a[:, c1]
-        hi -= lo
-        hi *= fc
-        lo += hi
-        lo[~r_ok, :] = np.nan
-        lo[:, ~c_ok] = np.nan
-        return lo
+        img = bilinear(flat, at_rows, at_cols)
+        img[~r_ok, :] = np.nan
+        img[:, ~c_ok] = np.nan
+        return img
 
 
 def _on_voxels(start: float, step: float) -> bool:
@@ -146,14 +136,34 @@ def _axis_samples(start: float, step: float, n_out: int, n_in: int):
     return slice(lo, hi + 1), src
 
 
-def _linear(start: float, step: float, n_out: int, n_in: int):
+def linear_axis(start: float, step: float, n_out: int, n_in: int):
     """Linear interpolation of outputs ``i < n_out`` at indices ``start + i * step`` along an
-    axis of ``n_in`` voxels: (inside the volume, lower index, upper index, weight of the upper).
-    Inside reaches half a voxel beyond the edge voxels' centres, whose values it takes there, as
-    vtkImageReslice's border does (so a draft and its full slab end at the same pixels)."""
+    axis of ``n_in`` voxels: (inside the volume, lower index, upper index, weight of the upper),
+    indices clamped to the axis. Inside reaches half a voxel beyond the edge voxels' centres,
+    whose values it takes there, as vtkImageReslice's border does (so a draft and its full slab
+    end at the same pixels)."""
     x = start + step * np.arange(n_out, dtype=np.float64)
     inside = (x >= -0.5 - 1e-6) & (x <= n_in - 0.5 + 1e-6)
     i0 = np.clip(np.floor(x + 1e-9).astype(np.intp), 0, max(n_in - 2, 0))
     i1 = np.minimum(i0 + 1, n_in - 1)
     f = np.clip(x - i0, 0.0, 1.0).astype(np.float32)
     return inside, i0, i1, f
+
+
+def bilinear(img: np.ndarray, rows, cols) -> np.ndarray:
+    """``img`` interpolated at ``rows`` and ``cols``, each ``(lower, upper, weight of the
+    upper)`` as :func:`linear_axis` gives them: float32, rows first, then columns (bilinear is
+    separable). NaN spreads to every output that touches it."""
+    r0, r1, fr = rows
+    c0, c1, fc = cols
+    top = img[r0].astype(np.float32)
+    bottom = img[r1].astype(np.float32)
+    bottom -= top
+    bottom *= fr[:, None]
+    top += bottom  # rows done: (rows, img columns)
+    left = top[:, c0]
+    right = top[:, c1]
+    right -= left
+    right *= fc
+    left += right
+    return left

@@ -39,9 +39,9 @@ class GuiThreadCollector(QObject):
 
     :meth:`start` turns the interpreter's own collection off; every ``interval_ms`` the timer
     collects the youngest generation, and the older ones when the interpreter's thresholds for
-    them have passed (see :meth:`check`). Cyclic garbage
-    then waits at most one interval, and worker threads never pause for a collection (reading a
-    series' headers spent 6-83 ms of 62-142 in collections, /work/notes/s8/gc_headers.py).
+    them have passed (see :meth:`check`). Cyclic garbage then waits at most one interval, and
+    worker threads never pause for a collection (reading a series' headers spent 6-83 ms of
+    62-142 in collections, /work/notes/s8/gc_headers.py).
     :meth:`stop` runs a last collection and gives automatic collection back as it was.
     """
 

@@ -41,6 +41,7 @@ class Faults:
     abort_move_after: int | None = None  # A-ABORT after sending this many sub-operations
     find_delay: float = 0.0  # seconds before each C-FIND match
     find_repeat: int = 1  # answer every match this many times (a long result list)
+    send_delay: float = 0.0  # seconds before each C-MOVE/C-GET sub-operation
 
 
 @dataclass
@@ -53,6 +54,7 @@ class QrPeer:
     ssl_context: ssl.SSLContext | None = None
     faults: Faults = field(default_factory=Faults)
     cancelled_finds: int = 0
+    cancelled_retrieves: int = 0
     moves: list[str] = field(default_factory=list)  # the levels of the C-MOVEs received
 
     def __post_init__(self) -> None:
@@ -160,7 +162,10 @@ class QrPeer:
                 threading.Event().wait(0.2)  # let the last instance reach the archive's spool
                 event.assoc.abort()
                 return
+            if self.faults.send_delay:
+                time.sleep(self.faults.send_delay)
             if event.is_cancelled:
+                self.cancelled_retrieves += 1
                 yield 0xFE00, None
                 return
             yield 0xFF00, pydicom.dcmread(path)

@@ -242,6 +242,9 @@ def test_unknown_called_ae_is_rejected(peer: Peer, tmp_path: Path) -> None:
         result = echo(peer.identity, node)
         assert result.outcome == "refused", result.message
         assert "called AE" in result.message
+        with pytest.raises(AssociationRejected) as info:  # the C-MOVE requestor too
+            move(peer.identity, node, RetrieveTarget("1.2.3"))
+        assert (info.value.source, info.value.diagnostic) == (1, 7)
         assert time.monotonic() - started < 5
 
     if peer.kind == "dcmqrscp":

@@ -31,6 +31,7 @@ from workstation.net.errors import (
 )
 from workstation.net.find import find
 from workstation.net.nodes import LocalIdentity, RemoteNode
+from workstation.net.retrieve import RetrieveProgress, RetrieveTarget, move
 
 peers = pytest.importorskip("peers")
 qr_peer = pytest.importorskip("qr_peer")
@@ -59,6 +60,9 @@ def test_refused_port_answers_at_once() -> None:
     assert time.monotonic() - started < 1.0
     assert info.value.reason == "refused" and "connection refused" in str(info.value)
     assert echo(LocalIdentity(WS), node).outcome == "unreachable"
+    with pytest.raises(NodeUnreachable) as info:  # the C-MOVE requestor says the same
+        move(LocalIdentity(WS), node, RetrieveTarget("1.2.3"))
+    assert info.value.reason == "refused" and "connection refused" in str(info.value)
 
 
 def test_unanswered_connect_times_out_within_the_connect_timeout() -> None:
@@ -97,14 +101,18 @@ def test_silent_peer_is_an_acse_timeout() -> None:
     threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
     node = RemoteNode("silent", "X", "127.0.0.1", server.getsockname()[1], acse_timeout=1.0)
     try:
-        started = time.monotonic()
-        with pytest.raises(OperationTimeout) as info:
-            list(find(LocalIdentity(WS), node, "study"))
-        elapsed = time.monotonic() - started
+        for operation in (
+            lambda: list(find(LocalIdentity(WS), node, "study")),
+            lambda: move(LocalIdentity(WS), node, RetrieveTarget("1.2.3")),
+        ):
+            started = time.monotonic()
+            with pytest.raises(OperationTimeout) as info:
+                operation()
+            elapsed = time.monotonic() - started
+            assert 0.9 < elapsed < 3.0
+            assert "no answer to the association request within 1 s" in str(info.value)
     finally:
         server.close()
-    assert 0.9 < elapsed < 3.0
-    assert "no answer to the association request within 1 s" in str(info.value)
 
 
 def test_peer_abort_mid_move_keeps_what_arrived_and_a_second_retrieve_completes(
@@ -165,6 +173,72 @@ def test_find_limit_stops_the_query(ct_files: list[Path]) -> None:
             "StudyInstanceUID": ds.StudyInstanceUID, "SeriesInstanceUID": ds.SeriesInstanceUID,
         }, limit=5))  # fmt: skip
     assert len(results) == 5 and peer.cancelled_finds == 1
+
+
+def test_cancel_move_sends_c_cancel_and_keeps_what_arrived(
+    ct_files: list[Path], archive: Archive
+) -> None:
+    study = pydicom.dcmread(ct_files[0], stop_before_pixels=True).StudyInstanceUID
+    port = peers.free_port()
+    peer = qr_peer.QrPeer(ct_files, {WS: port}, faults=qr_peer.Faults(send_delay=0.05))
+    token = CancelToken()
+    seen: list[int] = []
+
+    def on_progress(progress: RetrieveProgress) -> None:
+        seen.append(progress.completed)
+        if progress.completed >= 3:
+            token.cancel()  # from the thread that reads the responses, as a GUI button is not
+
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port)
+        started = time.monotonic()
+        report = RetrieveService(archive, LocalIdentity(WS, port)).retrieve(
+            node, study, method="C-MOVE", on_progress=on_progress, cancel=token
+        )
+        elapsed = time.monotonic() - started
+    assert report.outcome == "cancelled", report.message
+    assert peer.cancelled_retrieves == 1  # the node saw our C-CANCEL
+    assert elapsed < 1.2  # 28 sub-operations at 50 ms would take 1.4 s and more
+    assert 3 <= report.arrived < 28
+    assert len(RetrieveService(archive, LocalIdentity(WS)).local_instances(study)) == (
+        report.arrived
+    )  # what arrived before the cancel is kept and indexed
+
+
+def test_cancel_move_from_another_thread(ct_files: list[Path], archive: Archive) -> None:
+    """The GUI's Cancel button: C-CANCEL sent from another thread while ours reads."""
+    study = pydicom.dcmread(ct_files[0], stop_before_pixels=True).StudyInstanceUID
+    port = peers.free_port()
+    peer = qr_peer.QrPeer(ct_files, {WS: port}, faults=qr_peer.Faults(send_delay=0.1))
+    token = CancelToken()
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port)
+        timer = threading.Timer(0.5, token.cancel)
+        timer.start()
+        started = time.monotonic()
+        report = RetrieveService(archive, LocalIdentity(WS, port)).retrieve(
+            node, study, method="C-MOVE", cancel=token
+        )
+        elapsed = time.monotonic() - started
+    assert report.outcome == "cancelled", report.message
+    assert [r.status for r in report.results] == [0xFE00]  # the node confirmed the cancel
+    assert peer.cancelled_retrieves == 1
+    assert elapsed < 1.5  # 28 sub-operations at 100 ms would take 2.8 s and more
+    assert 0 < report.arrived < 28
+
+
+def test_node_silent_mid_move_is_a_dimse_timeout(ct_files: list[Path], archive: Archive) -> None:
+    study = pydicom.dcmread(ct_files[0], stop_before_pixels=True).StudyInstanceUID
+    port = peers.free_port()
+    peer = qr_peer.QrPeer(ct_files[:3], {WS: port}, faults=qr_peer.Faults(send_delay=2.0))
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port, dimse_timeout=0.5)
+        started = time.monotonic()
+        report = RetrieveService(archive, LocalIdentity(WS, port)).retrieve(node, study)
+        elapsed = time.monotonic() - started
+    assert isinstance(report.error, OperationTimeout), report.message
+    assert "no response within 0.5 s" in report.message
+    assert elapsed < 4.0  # the node would take 6 s; our listener lets its instance finish
 
 
 def test_rejection_is_refused_even_when_the_requesting_thread_stalls() -> None:

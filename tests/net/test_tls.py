@@ -18,6 +18,7 @@ from workstation.net.echo import echo
 from workstation.net.errors import TlsError
 from workstation.net.find import find
 from workstation.net.nodes import LocalIdentity, RemoteNode, TlsSettings
+from workstation.net.retrieve import RetrieveTarget, move
 from workstation.net.tls import server_context
 
 peers = pytest.importorskip("peers")
@@ -65,6 +66,29 @@ def test_echo_and_c_get_over_tls(tls_peer: qr_peer.QrPeer, pki: peers.Pki, tmp_p
         original = pydicom.dcmread(path)
         received = pydicom.dcmread(got[ds.SOPInstanceUID])
         assert received.PixelData == original.PixelData
+
+
+def test_c_move_over_tls(tls_peer: qr_peer.QrPeer, pki: peers.Pki, tmp_path: Path) -> None:
+    """The C-MOVE association (our lean requestor) over TLS; the node then sends to our
+    listener on a plain association of its own."""
+    port = peers.free_port()
+    tls_peer.destinations["WS"] = port
+    node = RemoteNode("secure", tls_peer.aet, "127.0.0.1", tls_peer.port, tls=tls(pki))
+    study = tls_peer.headers[0][1].StudyInstanceUID
+    with Archive(tmp_path / "archive") as archive:
+        report = RetrieveService(archive, LocalIdentity("WS", port)).retrieve(
+            node, study, method="C-MOVE"
+        )
+        assert report.outcome == "complete", report.message
+        assert report.arrived == 6
+    unverified = RemoteNode("secure", tls_peer.aet, "127.0.0.1", tls_peer.port,
+                            tls=tls(pki, ca=pki.other_ca))  # fmt: skip
+    with pytest.raises(TlsError, match="not accepted"):
+        move(ME, unverified, RetrieveTarget(study))
+    no_client_cert = RemoteNode("secure", tls_peer.aet, "127.0.0.1", tls_peer.port,
+                                tls=tls(pki, client=False))  # fmt: skip
+    with pytest.raises(TlsError, match="client certificate|TLS alert"):
+        move(ME, no_client_cert, RetrieveTarget(study))
 
 
 def test_certificate_that_does_not_verify_is_refused(

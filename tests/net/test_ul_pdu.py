@@ -15,15 +15,23 @@ from pydicom.uid import (
     MRImageStorage,
 )
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-from pynetdicom.dimse_messages import C_ECHO_RSP, C_FIND_RSP, C_STORE_RQ, C_STORE_RSP
-from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_STORE
-from pynetdicom.dsutils import encode
+from pynetdicom.dimse_messages import (
+    C_ECHO_RSP,
+    C_FIND_RSP,
+    C_MOVE_RQ,
+    C_MOVE_RSP,
+    C_STORE_RQ,
+    C_STORE_RSP,
+)
+from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_MOVE, C_STORE
+from pynetdicom.dsutils import decode, encode
 from pynetdicom.pdu import (
     A_ABORT_RQ,
     A_ASSOCIATE_AC,
     A_ASSOCIATE_RJ,
     A_ASSOCIATE_RQ,
     A_RELEASE_RP,
+    A_RELEASE_RQ,
     P_DATA_TF,
 )
 from pynetdicom.pdu_primitives import (
@@ -37,7 +45,11 @@ from pynetdicom.pdu_primitives import (
     UserIdentityNegotiation,
 )
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
 
 from workstation.net import ul_pdu
 from workstation.net.ul_pdu import AcceptedContext, PDUError
@@ -53,6 +65,17 @@ def _context(cid: int, abstract: str, syntaxes: list[str], result: int | None = 
     return cx
 
 
+def _dcmtk_user_items() -> list[object]:
+    """Maximum length, implementation class UID and version name as DCMTK 3.6.8 sends them."""
+    length = MaximumLengthNotification()
+    length.maximum_length_received = 16384
+    impl = ImplementationClassUIDNotification()
+    impl.implementation_class_uid = "1.2.276.0.7230010.3.0.3.6.8"
+    version = ImplementationVersionNameNotification()
+    version.implementation_version_name = "OFFIS_DCMTK_368"
+    return [length, impl, version]
+
+
 def _rq_primitive(**user: object) -> A_ASSOCIATE:
     rq = A_ASSOCIATE()
     rq.application_context_name = "1.2.840.10008.3.1.1.1"
@@ -64,13 +87,7 @@ def _rq_primitive(**user: object) -> A_ASSOCIATE:
         _context(5, MRImageStorage, [JPEGLosslessSV1]),
     ]
     items: list[object] = []
-    length = MaximumLengthNotification()
-    length.maximum_length_received = 16384
-    impl = ImplementationClassUIDNotification()
-    impl.implementation_class_uid = "1.2.276.0.7230010.3.0.3.6.8"
-    version = ImplementationVersionNameNotification()
-    version.implementation_version_name = "OFFIS_DCMTK_368"
-    items += [length, impl, version]
+    items += _dcmtk_user_items()
     if user.get("extras"):
         window = AsynchronousOperationsWindowNegotiation()
         window.maximum_number_operations_invoked = 5
@@ -288,3 +305,114 @@ def test_malformed_command_sets_raise() -> None:
     no_field = ul_pdu.encode_command([(0x0110, struct.pack("<H", 1))])
     with pytest.raises(PDUError, match="lacks Command Field"):
         ul_pdu.decode_command(no_field)
+
+
+# --- the requestor's side ------------------------------------------------------------------------
+_MOVE_CONTEXTS = [
+    ul_pdu.ProposedContext(1, StudyRootQueryRetrieveInformationModelMove,
+                           (ExplicitVRLittleEndian, ImplicitVRLittleEndian)),
+    ul_pdu.ProposedContext(3, PatientRootQueryRetrieveInformationModelMove,
+                           (ImplicitVRLittleEndian,)),
+]  # fmt: skip
+
+
+def test_associate_rq_we_encode_reads_back_in_pynetdicom_and_in_ours() -> None:
+    contexts = _MOVE_CONTEXTS
+    raw = ul_pdu.encode_associate_rq("ORTHANC", "WS", contexts, 1_048_576,
+                                     roles=[(CTImageStorage, 0, 1)])  # fmt: skip
+    assert raw[0] == 0x01 and struct.unpack(">I", raw[2:6])[0] == len(raw) - 6
+
+    pdu = A_ASSOCIATE_RQ()
+    pdu.decode(raw)
+    primitive = pdu.to_primitive()
+    assert (primitive.called_ae_title, primitive.calling_ae_title) == ("ORTHANC", "WS")
+    assert primitive.application_context_name == "1.2.840.10008.3.1.1.1"
+    assert [
+        (c.context_id, c.abstract_syntax, c.transfer_syntax)
+        for c in primitive.presentation_context_definition_list
+    ] == [(c.context_id, c.abstract_syntax, list(c.transfer_syntaxes)) for c in contexts]
+    assert primitive.maximum_length_received == 1_048_576
+    assert primitive.implementation_class_uid == PYNETDICOM_IMPLEMENTATION_UID
+    versions = [i.implementation_version_name for i in primitive.user_information
+                if isinstance(i, ImplementationVersionNameNotification)]  # fmt: skip
+    assert versions == [PYNETDICOM_IMPLEMENTATION_VERSION]
+    roles = [i for i in primitive.user_information
+             if isinstance(i, SCP_SCU_RoleSelectionNegotiation)]  # fmt: skip
+    assert [(r.sop_class_uid, r.scu_role, r.scp_role) for r in roles] == [
+        (CTImageStorage, False, True)
+    ]
+
+    ours = ul_pdu.decode_associate_rq(raw[6:])
+    assert ours.contexts == tuple(contexts) and ours.roles == ((CTImageStorage, 0, 1),)
+    assert (ours.called_ae, ours.calling_ae, ours.max_pdu) == ("ORTHANC", "WS", 1_048_576)
+
+
+def test_associate_ac_decodes_what_pynetdicom_encodes() -> None:
+    proposed = _MOVE_CONTEXTS
+    ac = A_ASSOCIATE()
+    ac.application_context_name = "1.2.840.10008.3.1.1.1"
+    ac.called_ae_title, ac.calling_ae_title = "ORTHANC", "WS"
+    ac.result = 0
+    ac.presentation_context_definition_results_list = [
+        _context(1, StudyRootQueryRetrieveInformationModelMove, [ImplicitVRLittleEndian], 0),
+        _context(3, PatientRootQueryRetrieveInformationModelMove, [ImplicitVRLittleEndian], 3),
+    ]
+    ac.user_information = _dcmtk_user_items()
+    pdu = A_ASSOCIATE_AC()
+    pdu.from_primitive(ac)
+    raw = pdu.encode()
+
+    decoded = ul_pdu.decode_associate_ac(raw[6:], proposed)
+    assert decoded.contexts == (
+        AcceptedContext(1, 0, ImplicitVRLittleEndian, StudyRootQueryRetrieveInformationModelMove),
+        AcceptedContext(3, 3, ImplicitVRLittleEndian, PatientRootQueryRetrieveInformationModelMove),
+    )
+    assert decoded.max_pdu == 16384
+    assert decoded.implementation_uid == "1.2.276.0.7230010.3.0.3.6.8"
+    assert decoded.implementation_version == "OFFIS_DCMTK_368"
+    with pytest.raises(PDUError, match="shorter than its 68 fixed bytes"):
+        ul_pdu.decode_associate_ac(raw[6:40])
+    with pytest.raises(PDUError, match="runs past the end"):
+        ul_pdu.decode_associate_ac(raw[6:-3])
+
+
+def test_release_rq_matches_pynetdicom() -> None:
+    assert ul_pdu.encode_release_rq() == A_RELEASE_RQ().encode()
+
+
+def test_move_and_cancel_requests_read_back_in_pynetdicom() -> None:
+    raw = ul_pdu.encode_move_rq(StudyRootQueryRetrieveInformationModelMove, 5, "WS")
+    message = C_MOVE_RQ()
+    message.command_set = decode(BytesIO(raw), True, True)
+    primitive = message.message_to_primitive()
+    assert primitive.MessageID == 5
+    assert primitive.AffectedSOPClassUID == StudyRootQueryRetrieveInformationModelMove
+    assert primitive.MoveDestination == "WS"
+    assert primitive.Priority == 0
+    assert message.command_set.CommandDataSetType != ul_pdu.NO_DATA_SET  # the identifier follows
+    assert message.command_set.CommandGroupLength == len(raw) - 12
+    odd = decode(BytesIO(ul_pdu.encode_move_rq(StudyRootQueryRetrieveInformationModelMove, 1,
+                                               "ODD")), True, True)  # fmt: skip
+    assert odd.MoveDestination == "ODD"  # padded to an even length, the padding not part of it
+
+    cancel = decode(BytesIO(ul_pdu.encode_cancel_rq(5)), True, True)
+    assert (cancel.CommandField, cancel.MessageIDBeingRespondedTo) == (0x0FFF, 5)
+    assert cancel.CommandDataSetType == ul_pdu.NO_DATA_SET
+
+
+def test_command_fields_read_a_move_response() -> None:
+    primitive = C_MOVE()
+    primitive.MessageIDBeingRespondedTo = 1
+    primitive.AffectedSOPClassUID = StudyRootQueryRetrieveInformationModelMove
+    primitive.Status = 0xFF00
+    primitive.NumberOfRemainingSuboperations = 390
+    primitive.NumberOfCompletedSuboperations = 10
+    primitive.NumberOfFailedSuboperations = 0
+    primitive.NumberOfWarningSuboperations = 0
+    message = C_MOVE_RSP()
+    message.primitive_to_message(primitive)
+    fields = ul_pdu.command_fields(encode(message.command_set, True, True))
+    assert fields.us(0x0100) == ul_pdu.C_MOVE_RSP and fields.us(0x0120) == 1
+    assert fields.us(0x0900) == 0xFF00
+    assert [fields.us(e) for e in (0x1020, 0x1021, 0x1022, 0x1023)] == [390, 10, 0, 0]
+    assert fields.us(0x0902) is None and 0x0902 not in fields

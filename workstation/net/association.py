@@ -17,7 +17,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +51,11 @@ __all__ = [
     "QUERY_SYNTAXES",
     "Context",
     "association",
+    "connect_failure",
+    "negotiation_failure",
     "open_association",
+    "require_contexts",
+    "tls_failure",
 ]
 
 
@@ -154,12 +158,24 @@ def open_association(
     if not assoc.is_established:
         raise _why_not(assoc, node, time.monotonic() - started)
     keep_answers_from_reactor(assoc)
-    wanted = list(required) or [contexts[0].abstract_syntax]
     accepted = {str(c.abstract_syntax) for c in assoc.accepted_contexts}
-    if not accepted.intersection(wanted):
-        assoc.release()
-        raise NoPresentationContext(node.label, service or wanted[0])
+    require_contexts(node, accepted, required or [contexts[0].abstract_syntax], service,
+                     assoc.release)  # fmt: skip
     return assoc
+
+
+def require_contexts(
+    node: RemoteNode,
+    accepted: Collection[str],
+    wanted: Sequence[str],
+    service: str,
+    release: Callable[[], object],
+) -> None:
+    """Release (``release``) and raise :class:`NoPresentationContext` unless one of the
+    ``wanted`` abstract syntaxes was ``accepted``."""
+    if not set(accepted).intersection(wanted):
+        release()
+        raise NoPresentationContext(node.label, service or wanted[0])
 
 
 @contextmanager
@@ -189,21 +205,45 @@ def close(assoc: Association) -> None:
 
 def _why_not(assoc: Association, node: RemoteNode, elapsed: float) -> Exception:
     """The exception for an association that was not established."""
-    label = node.label
     rsp = assoc.acceptor.primitive if assoc.is_rejected else unread_rejection(assoc)
     if rsp is not None:
-        return AssociationRejected(
-            label,
+        rejection = (
             int(getattr(rsp, "result", 1) or 1),
             int(getattr(rsp, "result_source", 1) or 1),
             int(getattr(rsp, "diagnostic", 1) or 1),
         )
+        return negotiation_failure(node, "rejected", rejection=rejection)
     if not getattr(assoc, "_ws_connected", False):
         return _diagnose_connect(node, elapsed)
-    tls_error = _tls_alert(assoc, node)
+    error = getattr(getattr(assoc.dul, "socket", None), "recv_error", None)
+    if elapsed >= node.acse_timeout * 0.95:
+        return negotiation_failure(node, "timeout", error)
+    return negotiation_failure(node, "closed", error)
+
+
+def negotiation_failure(
+    node: RemoteNode,
+    how: str,
+    error: BaseException | None = None,
+    rejection: tuple[int, int, int] | None = None,
+) -> Exception:
+    """The exception for an association request that got no acceptance.
+
+    Parameters
+    ----------
+    how : str
+        ``"rejected"`` (with ``rejection``: result, source, diagnostic), ``"timeout"`` (no
+        answer within the ACSE timeout), ``"aborted"`` or ``"closed"``.
+    error : exception, optional
+        What the socket raised, if anything (a TLS alert says why a node ended it).
+    """
+    label = node.label
+    if how == "rejected" and rejection is not None:
+        return AssociationRejected(label, *rejection)
+    tls_error = _tls_alert(error, node)
     if tls_error is not None:
         return tls_error
-    if elapsed >= node.acse_timeout * 0.95:
+    if how == "timeout":
         return OperationTimeout(
             label,
             f"connected, but no answer to the association request within {node.acse_timeout:g} s "
@@ -228,9 +268,8 @@ _TLS_ALERTS = {
 }
 
 
-def _tls_alert(assoc: Association, node: RemoteNode) -> TlsError | None:
+def _tls_alert(error: BaseException | None, node: RemoteNode) -> TlsError | None:
     """A TlsError for a TLS alert that ended the association (kept by ``tcp._recv_exact``)."""
-    error = getattr(getattr(assoc.dul, "socket", None), "recv_error", None)
     if not node.tls.enabled or not isinstance(error, ssl.SSLError):
         return None
     reason = error.reason or str(error)
@@ -286,29 +325,11 @@ def _diagnose_connect(node: RemoteNode, elapsed: float) -> Exception:
     label = node.label
     timeout = node.connect_timeout
     if elapsed >= timeout * 0.95:
-        return NodeUnreachable(
-            label,
-            f"no answer from {node.host}:{node.port} within {timeout:g} s (connect timeout): "
-            "is the node on, and is the address right?",
-            "timeout",
-        )
+        return connect_failure(node, TimeoutError(), elapsed)
     try:
         sock = socket.create_connection((node.host, node.port), timeout=timeout)
-    except socket.gaierror as exc:
-        return NodeUnreachable(label, f"unknown host {node.host!r}: {exc.strerror}", "unknown-host")
-    except ConnectionRefusedError:
-        return NodeUnreachable(
-            label,
-            f"connection refused by {node.host}:{node.port}: nothing is listening on that port "
-            "(is the node's DICOM service running? is the port right?)",
-            "refused",
-        )
-    except TimeoutError:
-        return NodeUnreachable(
-            label, f"no answer within {timeout:g} s (connect timeout)", "timeout"
-        )
     except OSError as exc:
-        return NodeUnreachable(label, f"cannot connect: {exc.strerror or exc}", "unreachable")
+        return connect_failure(node, exc, elapsed)
     with sock:
         if not node.tls.enabled:
             return PeerAborted(label, "the connection was closed as soon as it was opened")
@@ -319,12 +340,40 @@ def _diagnose_connect(node: RemoteNode, elapsed: float) -> Exception:
                 sock, server_hostname=node.host if context.check_hostname else None
             ):
                 pass
-        except ssl.SSLCertVerificationError as exc:
-            return TlsError(
-                label,
-                f"the node's TLS certificate was not accepted: {exc.verify_message or exc}; "
-                "check the node's CA file (and its host name)",
-            )
         except (ssl.SSLError, OSError) as exc:
-            return TlsError(label, f"TLS handshake failed: {exc} (does the node speak TLS here?)")
+            return tls_failure(node, exc)
     return TlsError(label, "the TLS connection failed (the handshake succeeded on a retry)")
+
+
+def connect_failure(node: RemoteNode, exc: OSError, elapsed: float) -> NodeUnreachable:
+    """The exception for a TCP connection to ``node`` that failed with ``exc``."""
+    label = node.label
+    timeout = node.connect_timeout
+    if isinstance(exc, TimeoutError) or elapsed >= timeout * 0.95:
+        return NodeUnreachable(
+            label,
+            f"no answer from {node.host}:{node.port} within {timeout:g} s (connect timeout): "
+            "is the node on, and is the address right?",
+            "timeout",
+        )
+    if isinstance(exc, socket.gaierror):
+        return NodeUnreachable(label, f"unknown host {node.host!r}: {exc.strerror}", "unknown-host")
+    if isinstance(exc, ConnectionRefusedError):
+        return NodeUnreachable(
+            label,
+            f"connection refused by {node.host}:{node.port}: nothing is listening on that port "
+            "(is the node's DICOM service running? is the port right?)",
+            "refused",
+        )
+    return NodeUnreachable(label, f"cannot connect: {exc.strerror or exc}", "unreachable")
+
+
+def tls_failure(node: RemoteNode, exc: BaseException) -> TlsError:
+    """The exception for a TLS handshake with ``node`` that failed with ``exc``."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TlsError(
+            node.label,
+            f"the node's TLS certificate was not accepted: {exc.verify_message or exc}; "
+            "check the node's CA file (and its host name)",
+        )
+    return TlsError(node.label, f"TLS handshake failed: {exc} (does the node speak TLS here?)")

@@ -5,10 +5,15 @@ be running and known to the node); :func:`get` receives them on the same associa
 inbound port), handing each one to a store callback as a complete Part 10 file whose data set
 is byte-for-byte what the node sent.
 
+C-MOVE runs on the lean requestor of :mod:`workstation.net.requestor` (the calling thread reads
+the node's responses; no pynetdicom reactor thread); C-GET on a pynetdicom association, whose
+C-STORE sub-operations pynetdicom receives.
+
 Progress: each pending response's sub-operation counts (remaining, completed, failed, warning)
 go to ``on_progress`` as a frozen :class:`RetrieveProgress` (on the calling thread for C-MOVE;
 for C-GET also after every received instance, from pynetdicom's association thread).
-Cancel: the :class:`~workstation.net.cancel.CancelToken` sends C-CANCEL at once; the node then
+Cancel: the :class:`~workstation.net.cancel.CancelToken` sends C-CANCEL at once (within 0.1 s
+on a TLS C-MOVE association, where the reading thread sends it); the node then
 answers "cancelled" with its counts, and the result says ``cancelled``.
 
 A retrieve that breaks off raises :class:`~workstation.net.errors.PeerAborted` or
@@ -21,11 +26,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from io import BytesIO
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     JPEG2000,
     DeflatedExplicitVRLittleEndian,
@@ -49,7 +58,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from workstation.net import sop_classes
+from workstation.net import sop_classes, ul_pdu
 from workstation.net.association import Context, association
 from workstation.net.cancel import CancelToken
 from workstation.net.errors import (
@@ -62,6 +71,7 @@ from workstation.net.errors import (
 from workstation.net.find import query_contexts
 from workstation.net.nodes import LocalIdentity, RemoteNode
 from workstation.net.part10 import part10_header
+from workstation.net.requestor import Ended, LeanAssociation, Silence, lean_association
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +94,8 @@ STORAGE_SYNTAXES = (
 #: ``store(data, calling_ae, peer) -> DIMSE status`` for C-GET: ``data`` is a Part 10 file.
 StoreCallback = Callable[[bytes, str, str], int]
 ProgressCallback = Callable[["RetrieveProgress"], None]
+#: A response's status fields by keyword (a pydicom Dataset, or a dict from the lean requestor).
+Status = Mapping[str, Any] | Dataset
 
 
 @dataclass(frozen=True)
@@ -230,10 +242,11 @@ class _State:
     received: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def update(self, status: Dataset) -> None:
+    def update(self, status: Status) -> None:
         with self.lock:
-            if "NumberOfRemainingSuboperations" in status:
-                self.remaining = int(status.NumberOfRemainingSuboperations)
+            remaining = status.get("NumberOfRemainingSuboperations")
+            if remaining is not None:
+                self.remaining = int(remaining)
             for attr, key in (("completed", "NumberOfCompletedSuboperations"),
                               ("failed", "NumberOfFailedSuboperations"),
                               ("warning", "NumberOfWarningSuboperations")):  # fmt: skip
@@ -272,13 +285,117 @@ def _failed_uids(identifier: Dataset | None) -> tuple[str, ...]:
     return tuple(str(v) for v in value if v)
 
 
+class _Operation(Protocol):
+    """What :func:`_drive` needs of the association a C-MOVE or C-GET runs on."""
+
+    @property
+    def is_established(self) -> bool: ...
+
+    def send_cancel(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class _PynetdicomOperation:
+    """A C-GET on a pynetdicom association."""
+
+    def __init__(self, assoc: Association, model: str) -> None:
+        self.assoc, self.model = assoc, model
+
+    @property
+    def is_established(self) -> bool:
+        return bool(self.assoc.is_established)
+
+    def send_cancel(self) -> None:
+        self.assoc.send_c_cancel(1, query_model=self.model)
+
+    def abort(self) -> None:
+        self.assoc.abort()
+
+
+class _LeanOperation:
+    """A C-MOVE on a :class:`~workstation.net.requestor.LeanAssociation`."""
+
+    def __init__(self, assoc: LeanAssociation, context_id: int, message_id: int) -> None:
+        self.assoc, self.context_id, self.message_id = assoc, context_id, message_id
+
+    @property
+    def is_established(self) -> bool:
+        return self.assoc.established
+
+    def send_cancel(self) -> None:
+        self.assoc.send(self.context_id, ul_pdu.encode_cancel_rq(self.message_id))
+
+    def abort(self) -> None:
+        self.assoc.abort()
+
+
+_COUNTS = {
+    0x1020: "NumberOfRemainingSuboperations",
+    0x1021: "NumberOfCompletedSuboperations",
+    0x1022: "NumberOfFailedSuboperations",
+    0x1023: "NumberOfWarningSuboperations",
+}
+
+
+def _lean_responses(
+    assoc: LeanAssociation, node: RemoteNode, syntax: str, message_id: int
+) -> Iterator[tuple[Status, Dataset | None]]:
+    """The C-MOVE-RSPs for ``message_id`` as (status, identifier); an empty status when the
+    association broke off (aborted here after ``dimse_timeout`` of silence)."""
+    while True:
+        try:
+            message = assoc.receive(node.dimse_timeout)
+        except Silence:
+            assoc.abort()
+            yield {}, None
+            return
+        except Ended as ended:
+            log.info("%s: association %s during the C-MOVE", node.label, ended.how)
+            yield {}, None
+            return
+        except ul_pdu.PDUError as exc:
+            log.warning("%s: malformed PDU during the C-MOVE: %s", node.label, exc)
+            assoc.abort()
+            yield {}, None
+            return
+        fields = message.command
+        if fields.us(0x0100) != ul_pdu.C_MOVE_RSP or fields.us(0x0120) != message_id:
+            log.warning("%s: ignored a message (command 0x%04X) that does not answer our "
+                        "C-MOVE", node.label, fields.us(0x0100) or 0)  # fmt: skip
+            continue
+        status: dict[str, Any] = {"Status": fields.us(0x0900)}
+        for element, keyword in _COUNTS.items():
+            value = fields.us(element)
+            if value is not None:
+                status[keyword] = value
+        if 0x0902 in fields:
+            status["ErrorComment"] = fields.text_latin1(0x0902)
+        identifier = None
+        if message.data_set:
+            try:
+                identifier = read_dataset(
+                    BytesIO(message.data_set), syntax == ImplicitVRLittleEndian, True
+                )
+            except Exception:  # the failed-instance list is a courtesy: the counts still hold
+                log.warning("%s: unreadable identifier in a C-MOVE response", node.label)
+        yield status, identifier
+
+
+def _identifier_bytes(identifier: Dataset, syntax: str) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = syntax == ImplicitVRLittleEndian
+    write_dataset(fp, identifier)
+    return fp.getvalue()
+
+
 def _drive(
-    assoc: Association,
+    operation: _Operation,
     node: RemoteNode,
     target: RetrieveTarget,
     state: _State,
-    responses: Iterable[tuple[Dataset, Dataset | None]],
-    model: str,
+    responses: Iterable[tuple[Status, Dataset | None]],
     on_progress: ProgressCallback | None,
     cancel: CancelToken | None,
     destination: str = "",
@@ -290,9 +407,9 @@ def _drive(
     def send_cancel() -> None:
         nonlocal cancelled, timer
         cancelled = True
-        if assoc.is_established:
-            assoc.send_c_cancel(1, query_model=model)
-            timer = threading.Timer(min(node.dimse_timeout, 30.0), assoc.abort)
+        if operation.is_established:
+            operation.send_cancel()
+            timer = threading.Timer(min(node.dimse_timeout, 30.0), operation.abort)
             timer.daemon = True
             timer.start()
 
@@ -388,14 +505,17 @@ def move(
     study, patient = (StudyRootQueryRetrieveInformationModelMove,
                       PatientRootQueryRetrieveInformationModelMove)  # fmt: skip
     contexts = query_contexts(node, study, patient)
-    with association(identity, node, contexts, required=[c.abstract_syntax for c in contexts],
-                     service="Query/Retrieve MOVE (Study or Patient Root)") as assoc:  # fmt: skip
-        model = _model(assoc, study, patient)
+    with lean_association(identity, node, contexts,
+                          required=[c.abstract_syntax for c in contexts],
+                          service="Query/Retrieve MOVE (Study or Patient Root)") as assoc:  # fmt: skip
+        model = study if study in assoc.accepted else patient
         _check_patient_root(model, patient, target, node)
+        context_id, syntax = assoc.accepted[model]
         state = _State(node.label, "C-MOVE")
-        responses = assoc.send_c_move(target.identifier(model == patient), destination, model,
-                                      msg_id=1)  # fmt: skip
-        return _drive(assoc, node, target, state, responses, model, on_progress, cancel,
+        identifier = _identifier_bytes(target.identifier(model == patient), syntax)
+        assoc.send(context_id, ul_pdu.encode_move_rq(model, 1, destination), identifier)
+        return _drive(_LeanOperation(assoc, context_id, 1), node, target, state,
+                      _lean_responses(assoc, node, syntax, 1), on_progress, cancel,
                       destination)  # fmt: skip
 
 
@@ -480,7 +600,8 @@ def get(
         _check_patient_root(model, patient, target, node)
         state.started = time.monotonic()
         responses = assoc.send_c_get(target.identifier(model == patient), model, msg_id=1)
-        return _drive(assoc, node, target, state, responses, model, on_progress, cancel)
+        return _drive(_PynetdicomOperation(assoc, model), node, target, state, responses,
+                      on_progress, cancel)  # fmt: skip
 
 
 def split_instances(

@@ -1,6 +1,7 @@
-"""DICOM Upper Layer PDUs (PS3.8 section 9.3) and DIMSE command sets (PS3.7) for an acceptor.
+"""DICOM Upper Layer PDUs (PS3.8 section 9.3) and DIMSE command sets (PS3.7).
 
-Pure functions on bytes, written from the standard for :mod:`workstation.net.fast_scp`:
+Pure functions on bytes, written from the standard for :mod:`workstation.net.fast_scp` (the
+acceptor) and :mod:`workstation.net.requestor` (the requestor):
 
 * decoding the A-ASSOCIATE-RQ (application context, presentation contexts, user information:
   maximum length, implementation class UID and version name, asynchronous operations window,
@@ -8,7 +9,9 @@ Pure functions on bytes, written from the standard for :mod:`workstation.net.fas
 * encoding the A-ASSOCIATE-AC and -RJ, A-RELEASE-RP, A-ABORT, and P-DATA-TF PDUs fragmented to
   the peer's maximum length;
 * decoding a command set (group 0000, Implicit VR Little Endian) and encoding the C-STORE and
-  C-ECHO responses.
+  C-ECHO responses;
+* for a requestor: encoding the A-ASSOCIATE-RQ and A-RELEASE-RQ, decoding the A-ASSOCIATE-AC
+  and the fields of any command set (:func:`command_fields`).
 
 Every PDU's header is ``type (1), reserved (1), length (4, big endian)``; the functions named
 ``decode_*`` take the body after that header. Malformed input raises :class:`PDUError`
@@ -28,21 +31,28 @@ __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "AcceptedContext",
+    "AssociateAC",
     "AssociateRQ",
     "CommandSet",
     "PDUError",
     "ProposedContext",
+    "command_fields",
+    "decode_associate_ac",
     "decode_associate_rq",
     "decode_command",
     "decode_pdata",
     "encode_abort",
     "encode_associate_ac",
     "encode_associate_rj",
+    "encode_associate_rq",
     "encode_command",
+    "encode_cancel_rq",
     "encode_echo_rsp",
+    "encode_move_rq",
     "encode_pdata",
     "encode_refusal_rsp",
     "encode_release_rp",
+    "encode_release_rq",
     "encode_store_rsp",
 ]
 
@@ -78,6 +88,9 @@ C_STORE_RQ = 0x0001
 C_STORE_RSP = 0x8001
 C_ECHO_RQ = 0x0030
 C_ECHO_RSP = 0x8030
+C_MOVE_RQ = 0x0021
+C_MOVE_RSP = 0x8021
+C_CANCEL_RQ = 0x0FFF
 NO_DATA_SET = 0x0101
 
 _HEADER = struct.Struct(">BBI")
@@ -303,6 +316,99 @@ def encode_associate_ac(
     return _pdu(A_ASSOCIATE_AC, fixed + b"".join(items))
 
 
+@dataclass(frozen=True)
+class AssociateAC:
+    """What an A-ASSOCIATE-AC accepts.
+
+    Attributes
+    ----------
+    contexts : tuple of AcceptedContext
+        One per proposed context (``result`` 0: accepted with ``transfer_syntax``).
+    max_pdu : int
+        The largest P-DATA-TF the acceptor takes (0: no limit).
+    implementation_uid, implementation_version : str
+    roles : tuple of (str, int, int)
+        The SCP/SCU role selection answers: (SOP class UID, SCU role, SCP role).
+    """
+
+    contexts: tuple[AcceptedContext, ...]
+    max_pdu: int = 0
+    implementation_uid: str = ""
+    implementation_version: str = ""
+    roles: tuple[tuple[str, int, int], ...] = ()
+
+
+def encode_associate_rq(
+    called_ae: str,
+    calling_ae: str,
+    contexts: Sequence[ProposedContext],
+    max_pdu: int,
+    roles: Sequence[tuple[str, int, int]] = (),
+    implementation_uid: str = IMPLEMENTATION_CLASS_UID,
+    implementation_version: str = IMPLEMENTATION_VERSION_NAME,
+) -> bytes:
+    """The A-ASSOCIATE-RQ PDU (PS3.8 table 9-11): presentation contexts with odd IDs, our
+    maximum length, implementation identity and any SCP/SCU role selection items (PS3.7 D.3.3.4:
+    ``(SOP class UID, SCU role, SCP role)``)."""
+    items = [_item(0x10, APPLICATION_CONTEXT.encode())]
+    for cx in contexts:
+        subs = [_item(0x30, cx.abstract_syntax.encode())]
+        subs += [_item(0x40, ts.encode()) for ts in cx.transfer_syntaxes]
+        items.append(_item(0x20, bytes((cx.context_id, 0, 0, 0)) + b"".join(subs)))
+    user = [
+        _item(0x51, struct.pack(">I", max_pdu)),
+        _item(0x52, implementation_uid.encode()),
+    ]
+    for uid, scu, scp in roles:
+        raw = uid.encode()
+        user.append(_item(0x54, struct.pack(">H", len(raw)) + raw + bytes((scu, scp))))
+    if implementation_version:
+        user.append(_item(0x55, implementation_version.encode()))
+    items.append(_item(0x50, b"".join(user)))
+    fixed = struct.pack(">HH", 1, 0) + _ae(called_ae) + _ae(calling_ae) + bytes(32)
+    return _pdu(A_ASSOCIATE_RQ, fixed + b"".join(items))
+
+
+def decode_associate_ac(body: bytes, proposed: Sequence[ProposedContext] = ()) -> AssociateAC:
+    """Decode the body of an A-ASSOCIATE-AC PDU (PS3.8 table 9-17).
+
+    ``proposed`` (the request's contexts) fills in each answer's abstract syntax.
+
+    Raises
+    ------
+    PDUError
+        When the fixed fields or the items are malformed.
+    """
+    if len(body) < 68:
+        raise PDUError(f"A-ASSOCIATE-AC of {len(body)} bytes, shorter than its 68 fixed bytes")
+    abstract = {cx.context_id: cx.abstract_syntax for cx in proposed}
+    contexts: list[AcceptedContext] = []
+    user: dict[str, object] = {}
+    for item_type, a, b in _items(body, 68, len(body), "A-ASSOCIATE-AC"):
+        if item_type == 0x21:
+            if b - a < 4:
+                raise PDUError("presentation context answer shorter than 4 bytes")
+            syntax = ""
+            for sub_type, c, d in _items(body, a + 4, b, "presentation context answer"):
+                if sub_type == 0x40:
+                    syntax = _text(body[c:d], "transfer syntax")
+            context_id, result = body[a], body[a + 2]
+            contexts.append(
+                AcceptedContext(context_id, result, syntax, abstract.get(context_id, ""))
+            )
+        elif item_type == 0x50:
+            user = _user_information(body, a, b)
+        # 0x10 (application context): the one we proposed; others are not ours to judge
+    user.pop("async_window", None)
+    user.pop("user_identity", None)
+    return AssociateAC(tuple(contexts), **user)  # type: ignore[arg-type]
+
+
+def encode_release_rq() -> bytes:
+    """The A-RELEASE-RQ PDU."""
+    return _pdu(A_RELEASE_RQ, bytes(4))
+
+
 def encode_associate_rj(result: int, source: int, reason: int) -> bytes:
     """The A-ASSOCIATE-RJ PDU (PS3.8 table 9-21): result 1 permanent / 2 transient."""
     return _pdu(A_ASSOCIATE_RJ, bytes((0, result, source, reason)))
@@ -386,30 +492,8 @@ def decode_command(raw: bytes | memoryview) -> CommandSet:
         When an element runs past the end, belongs to another group, or a required field
         (Command Field, Message ID, Command Data Set Type) is missing.
     """
-    view = memoryview(raw)
-    values: dict[int, memoryview] = {}
-    pos = 0
-    while pos < len(view):
-        if pos + 8 > len(view):
-            raise PDUError(f"command set: truncated element header at byte {pos}")
-        group, element, length = _ELEMENT.unpack_from(view, pos)
-        if group != 0 or pos + 8 + length > len(view):
-            raise PDUError(f"command set: element ({group:04X},{element:04X}) is invalid here")
-        values[element] = view[pos + 8 : pos + 8 + length]
-        pos += 8 + length
-
-    def us(element: int) -> int | None:
-        value = values.get(element)
-        if value is None:
-            return None
-        if len(value) != 2:
-            raise PDUError(f"command set: (0000,{element:04X}) is not a 2-byte US")
-        return int.from_bytes(value, "little")
-
-    def text(element: int) -> str:
-        value = values.get(element)
-        return "" if value is None else _text(value, f"command element (0000,{element:04X})")
-
+    fields = command_fields(raw)
+    us, text = fields.us, fields.text
     command_field, message_id, data_set_type = us(0x0100), us(0x0110), us(0x0800)
     if command_field is None or message_id is None or data_set_type is None:
         raise PDUError("command set lacks Command Field, Message ID or Command Data Set Type")
@@ -423,6 +507,57 @@ def decode_command(raw: bytes | memoryview) -> CommandSet:
         text(0x1030),
         us(0x1031),
     )
+
+
+class CommandFields:
+    """The elements of a command set by element number (group 0000), with typed readers."""
+
+    def __init__(self, values: dict[int, memoryview]) -> None:
+        self.values = values
+
+    def __contains__(self, element: int) -> bool:
+        return element in self.values
+
+    def us(self, element: int) -> int | None:
+        """An unsigned short (US) element's value; None when absent."""
+        value = self.values.get(element)
+        if value is None:
+            return None
+        if len(value) != 2:
+            raise PDUError(f"command set: (0000,{element:04X}) is not a 2-byte US")
+        return int.from_bytes(value, "little")
+
+    def text(self, element: int) -> str:
+        """A text or UID element's value without its padding; empty when absent."""
+        value = self.values.get(element)
+        return "" if value is None else _text(value, f"command element (0000,{element:04X})")
+
+    def text_latin1(self, element: int) -> str:
+        """A free-text element (e.g. Error Comment): not necessarily ASCII from every peer."""
+        value = self.values.get(element)
+        return "" if value is None else bytes(value).decode("latin-1").strip(" \x00")
+
+
+def command_fields(raw: bytes | memoryview) -> CommandFields:
+    """Split a command set (group 0000, Implicit VR Little Endian) into its elements.
+
+    Raises
+    ------
+    PDUError
+        When an element runs past the end or belongs to another group.
+    """
+    view = memoryview(raw)
+    values: dict[int, memoryview] = {}
+    pos = 0
+    while pos < len(view):
+        if pos + 8 > len(view):
+            raise PDUError(f"command set: truncated element header at byte {pos}")
+        group, element, length = _ELEMENT.unpack_from(view, pos)
+        if group != 0 or pos + 8 + length > len(view):
+            raise PDUError(f"command set: element ({group:04X},{element:04X}) is invalid here")
+        values[element] = view[pos + 8 : pos + 8 + length]
+        pos += 8 + length
+    return CommandFields(values)
 
 
 def _uid_value(uid: str) -> bytes:
@@ -479,5 +614,31 @@ def encode_echo_rsp(message_id: int, sop_class: str, status: int = 0) -> bytes:
             (0x0120, struct.pack("<H", message_id)),
             (0x0800, struct.pack("<H", NO_DATA_SET)),
             (0x0900, struct.pack("<H", status)),
+        ]
+    )
+
+
+def encode_move_rq(sop_class: str, message_id: int, destination: str, priority: int = 0) -> bytes:
+    """The C-MOVE-RQ command set (PS3.7 table 9.3-5), its identifier to follow."""
+    raw = destination.encode("ascii", "replace")[:16]
+    return encode_command(
+        [
+            (0x0002, _uid_value(sop_class)),
+            (0x0100, struct.pack("<H", C_MOVE_RQ)),
+            (0x0110, struct.pack("<H", message_id)),
+            (0x0600, raw + b" " if len(raw) % 2 else raw),
+            (0x0700, struct.pack("<H", priority)),
+            (0x0800, struct.pack("<H", 0x0001)),  # any value but 0101H: a data set follows
+        ]
+    )
+
+
+def encode_cancel_rq(message_id: int) -> bytes:
+    """The C-CANCEL-RQ command set (PS3.7 table 9.3-3) for the request ``message_id``."""
+    return encode_command(
+        [
+            (0x0100, struct.pack("<H", C_CANCEL_RQ)),
+            (0x0120, struct.pack("<H", message_id)),
+            (0x0800, struct.pack("<H", NO_DATA_SET)),
         ]
     )

@@ -1,0 +1,394 @@
+"""A lean association requestor for C-MOVE: the calling thread reads the node's answers itself.
+
+pynetdicom's requestor runs a DUL thread that polls the socket and passes every PDU through its
+state machine, event queues and a pydicom decoding of each command set: a C-MOVE of a 400-image
+study, which brings 400 pending responses, cost ~0.6 ms of CPU per image on that thread and
+~0.3 ms more on the caller's (``/work/notes/s10/thread_cpu.py``), on the two cores where the
+node and our listener also run. This requestor does the requestor's part of the PS3.8 state
+machine directly on a blocking socket, with the PDUs of :mod:`workstation.net.ul_pdu`:
+
+* TCP connection within ``connect_timeout`` (TCP_NODELAY), TLS when the node asks for it;
+* A-ASSOCIATE-RQ, answered within ``acse_timeout`` by -AC (the accepted contexts and the
+  node's maximum PDU length), -RJ (:class:`~workstation.net.errors.AssociationRejected`) or
+  A-ABORT; every failure raises the same exception as :func:`association.open_association
+  <workstation.net.association.open_association>` would;
+* messages (a command set and an optional data set) sent fragmented to the node's maximum
+  length, and read back as :class:`Message`; silence beyond the wait given raises
+  :class:`Silence`, an A-ABORT or a closed connection :class:`Ended`;
+* A-RELEASE-RQ answered by -RP within ``acse_timeout``, else A-ABORT.
+
+Another thread may call :meth:`LeanAssociation.send` (a C-CANCEL, under a lock) and
+:meth:`LeanAssociation.abort`. On a TLS socket, where OpenSSL forbids a write beside a read
+in another thread, a send from another thread is queued and goes out from the reading thread
+within :data:`_TLS_WAKE` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from workstation.net import ul_pdu
+from workstation.net.association import (
+    Context,
+    connect_failure,
+    negotiation_failure,
+    require_contexts,
+    tls_failure,
+)
+from workstation.net.errors import PeerAborted
+from workstation.net.nodes import LocalIdentity, RemoteNode
+from workstation.net.tcp import set_nodelay
+from workstation.net.tls import client_context
+
+__all__ = ["Ended", "LeanAssociation", "Message", "Silence", "lean_association"]
+
+log = logging.getLogger(__name__)
+
+_PDU_HEADER = struct.Struct(">BBI")
+_MAX_NEGOTIATION_PDU = 1 << 20
+#: How often a reading thread on a TLS socket looks for a send queued by another thread.
+_TLS_WAKE = 0.1
+
+
+class Ended(Exception):
+    """The node aborted the association or closed the connection."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
+class Silence(Exception):
+    """Nothing arrived within the wait given."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One DIMSE message received: its context, command set fields and data set bytes."""
+
+    context_id: int
+    command: ul_pdu.CommandFields
+    data_set: bytes | None
+
+
+class LeanAssociation:
+    """An established association, requestor side (see the module docstring).
+
+    Attributes
+    ----------
+    accepted : dict
+        Abstract syntax -> (context ID, transfer syntax) of each accepted context.
+    peer_max_pdu : int
+        The node's maximum PDU length (0: no limit).
+    """
+
+    def __init__(self, node: RemoteNode, sock: socket.socket, ac: ul_pdu.AssociateAC) -> None:
+        self.node = node
+        self.socket = sock
+        self.peer_max_pdu = ac.max_pdu
+        self.accepted = {
+            cx.abstract_syntax: (cx.context_id, cx.transfer_syntax)
+            for cx in ac.contexts
+            if cx.result == ul_pdu.ACCEPTANCE and cx.abstract_syntax
+        }
+        self.established = True
+        self._tls = isinstance(sock, ssl.SSLSocket)
+        self._reader: threading.Thread | None = None
+        self._send_lock = threading.Lock()
+        self._queued: list[bytes] = []
+        self._closed = False
+
+    # --- sending -----------------------------------------------------------------------------
+    def send(self, context_id: int, command: bytes, data_set: bytes | None = None) -> None:
+        """Send a message: ``command`` (an encoded command set), then ``data_set`` if given.
+
+        From another thread than the reading one on a TLS socket, the message is queued and
+        sent by the reading thread (see the module docstring).
+        """
+        pdus = ul_pdu.encode_pdata(context_id, command, True, self.peer_max_pdu)
+        if data_set is not None:
+            pdus += ul_pdu.encode_pdata(context_id, data_set, False, self.peer_max_pdu)
+        payload = b"".join(pdus)
+        if (
+            self._tls
+            and self._reader is not None
+            and threading.current_thread() is not self._reader
+        ):
+            with self._send_lock:
+                self._queued.append(payload)
+            return
+        self._sendall(payload)
+
+    def _sendall(self, payload: bytes) -> None:
+        with self._send_lock:
+            self.socket.sendall(payload)
+
+    def _flush_queued(self) -> None:
+        with self._send_lock:
+            queued, self._queued = self._queued, []
+            for payload in queued:
+                self.socket.sendall(payload)
+
+    # --- receiving ---------------------------------------------------------------------------
+    def _recv_exact(self, size: int) -> bytearray:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size:
+            n = self.socket.recv_into(view[got:], size - got)
+            if not n:
+                raise Ended("closed")
+            got += n
+        return buffer
+
+    def _wait_readable(self, timeout: float) -> bool:
+        """Whether a PDU starts arriving within ``timeout`` seconds (sending what another
+        thread queued meanwhile, on TLS)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._tls:
+                self._flush_queued()
+                if self.socket.pending():  # type: ignore[attr-defined]
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait = min(left, _TLS_WAKE) if self._tls else left
+            try:
+                ready, _, _ = select.select([self.socket], [], [], wait)
+            except (OSError, ValueError) as exc:  # closed by abort() from another thread
+                raise Ended("closed") from exc
+            if ready:
+                return True
+            if self._closed:
+                raise Ended("closed")
+
+    def _read_pdu(self, timeout: float) -> tuple[int, bytearray]:
+        self._reader = threading.current_thread()
+        if not self._wait_readable(timeout):
+            raise Silence
+        self.socket.settimeout(self.node.network_timeout)
+        try:
+            pdu_type, _, length = _PDU_HEADER.unpack(self._recv_exact(6))
+            return pdu_type, self._recv_exact(length)
+        except TimeoutError as exc:  # started, then stalled mid-PDU for the network timeout
+            raise Silence from exc
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ssl.SSLError) or not self._closed:
+                log.debug("%s: connection error: %s", self.node.label, exc)
+            raise Ended("closed") from exc
+
+    def receive(self, timeout: float) -> Message:
+        """The next message, within ``timeout`` seconds of silence.
+
+        Raises
+        ------
+        Silence
+            Nothing arrived in time (the association is still up: abort it or wait again).
+        Ended
+            The node aborted (``how`` ``"aborted"``) or closed the connection, or asked to
+            release (``"released"``, answered).
+        ul_pdu.PDUError
+            A malformed PDU (the association is aborted).
+        """
+        command = bytearray()
+        data = bytearray()
+        fields: ul_pdu.CommandFields | None = None
+        context = 0
+        while True:
+            pdu_type, body = self._read_pdu(timeout)
+            if pdu_type == ul_pdu.A_ABORT:
+                self._end()
+                raise Ended("aborted")
+            if pdu_type == ul_pdu.A_RELEASE_RQ:
+                self._sendall(ul_pdu.encode_release_rp())
+                self._end()
+                raise Ended("released")
+            if pdu_type != ul_pdu.P_DATA_TF:
+                self.abort(ul_pdu.ABORT_UNEXPECTED_PDU)
+                raise ul_pdu.PDUError(f"unexpected PDU type 0x{pdu_type:02X} during an operation")
+            for context_id, control, value in ul_pdu.decode_pdata(body):
+                context = context_id
+                if control & 1:
+                    command += value
+                    if control & 2:
+                        fields = ul_pdu.command_fields(command)
+                        if fields.us(0x0800) == ul_pdu.NO_DATA_SET:
+                            return Message(context, fields, None)
+                else:
+                    if fields is None:
+                        self.abort(ul_pdu.ABORT_UNEXPECTED_PDU)
+                        raise ul_pdu.PDUError("a data set fragment before its command")
+                    data += value
+                    if control & 2:
+                        return Message(context, fields, bytes(data))
+
+    # --- ending ------------------------------------------------------------------------------
+    def release(self) -> None:
+        """A-RELEASE-RQ, waiting (``acse_timeout``) for -RP; abort when it does not come."""
+        if not self.established:
+            return
+        try:
+            self._sendall(ul_pdu.encode_release_rq())
+            deadline = time.monotonic() + self.node.acse_timeout
+            while True:
+                pdu_type, _ = self._read_pdu(max(0.0, deadline - time.monotonic()))
+                if pdu_type == ul_pdu.A_RELEASE_RP:
+                    break
+                if pdu_type == ul_pdu.A_RELEASE_RQ:  # release collision (PS3.8 9.2.9): answer
+                    self._sendall(ul_pdu.encode_release_rp())
+                    break
+                if pdu_type == ul_pdu.A_ABORT:
+                    break
+                # a late response (P-DATA) before the RP: read past it
+        except (Silence, Ended, OSError):
+            self.abort()
+            return
+        self._end()
+
+    def abort(self, reason: int = 0) -> None:
+        """Send A-ABORT (service user) and close; safe from any thread."""
+        if self._closed:
+            return
+        if not self._tls or threading.current_thread() is self._reader or self._reader is None:
+            try:
+                if self._send_lock.acquire(timeout=1.0):
+                    try:
+                        self.socket.sendall(ul_pdu.encode_abort(0 if not reason else 2, reason))
+                    finally:
+                        self._send_lock.release()
+            except OSError:
+                pass
+        self._end()
+
+    def close(self) -> None:
+        """Close the socket (after :meth:`release` or :meth:`abort`), on the reading thread."""
+        self._end()
+        self.socket.close()
+
+    def _end(self) -> None:
+        self.established = False
+        self._closed = True
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self._reader is None or threading.current_thread() is self._reader:
+            self.socket.close()
+
+
+def _connect(node: RemoteNode) -> socket.socket:
+    started = time.monotonic()
+    try:
+        sock = socket.create_connection((node.host, node.port), timeout=node.connect_timeout)
+    except OSError as exc:
+        raise connect_failure(node, exc, time.monotonic() - started) from exc
+    set_nodelay(sock)
+    if not node.tls.enabled:
+        return sock
+    context = client_context(node.tls, node.label)
+    try:
+        return context.wrap_socket(
+            sock, server_hostname=node.host if context.check_hostname else None
+        )
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        raise tls_failure(node, exc) from exc
+
+
+def open_lean(
+    identity: LocalIdentity,
+    node: RemoteNode,
+    contexts: Sequence[Context],
+    *,
+    required: Sequence[str] = (),
+    service: str = "",
+) -> LeanAssociation:
+    """Request an association with ``node`` and return it established.
+
+    The same contract as :func:`workstation.net.association.open_association` (without role
+    selection or event handlers).
+
+    Raises
+    ------
+    NodeUnreachable, TlsError, AssociationRejected, PeerAborted, OperationTimeout,
+    NoPresentationContext
+    """
+    if len(contexts) > 128:
+        raise ValueError(f"{len(contexts)} presentation contexts proposed; at most 128")
+    proposed = [
+        ul_pdu.ProposedContext(2 * i + 1, cx.abstract_syntax, tuple(cx.transfer_syntaxes))
+        for i, cx in enumerate(contexts)
+    ]
+    sock = _connect(node)
+    try:
+        sock.settimeout(node.acse_timeout)
+        sock.sendall(
+            ul_pdu.encode_associate_rq(node.ae_title, identity.ae_title, proposed, node.max_pdu)
+        )
+        header = bytearray()
+        while len(header) < 6:
+            chunk = sock.recv(6 - len(header))
+            if not chunk:
+                raise negotiation_failure(node, "closed")
+            header += chunk
+        pdu_type, _, length = _PDU_HEADER.unpack(header)
+        if length > _MAX_NEGOTIATION_PDU:
+            raise PeerAborted(node.label, f"an answer of {length} bytes to the association request")
+        body = bytearray()
+        while len(body) < length:
+            chunk = sock.recv(min(65536, length - len(body)))
+            if not chunk:
+                raise negotiation_failure(node, "closed")
+            body += chunk
+    except TimeoutError as exc:
+        sock.close()
+        raise negotiation_failure(node, "timeout") from exc
+    except OSError as exc:  # reset, or a TLS alert (the node refused our certificate)
+        sock.close()
+        raise negotiation_failure(node, "closed", exc) from exc
+    except BaseException:
+        sock.close()
+        raise
+    if pdu_type == ul_pdu.A_ASSOCIATE_RJ and length >= 4:
+        sock.close()
+        raise negotiation_failure(node, "rejected", rejection=(body[1], body[2], body[3]))
+    if pdu_type != ul_pdu.A_ASSOCIATE_AC:
+        sock.close()
+        raise negotiation_failure(node, "aborted" if pdu_type == ul_pdu.A_ABORT else "closed")
+    try:
+        ac = ul_pdu.decode_associate_ac(bytes(body), proposed)
+    except ul_pdu.PDUError as exc:
+        sock.close()
+        raise PeerAborted(node.label, f"malformed A-ASSOCIATE-AC: {exc}") from exc
+    assoc = LeanAssociation(node, sock, ac)
+    require_contexts(node, assoc.accepted, required or [contexts[0].abstract_syntax], service,
+                     assoc.release)  # fmt: skip
+    return assoc
+
+
+@contextmanager
+def lean_association(
+    identity: LocalIdentity, node: RemoteNode, contexts: Sequence[Context], **options: object
+) -> Iterator[LeanAssociation]:
+    """:func:`open_lean` as a context manager: released on exit (bounded by the ACSE
+    timeout), aborted when the block raised."""
+    assoc = open_lean(identity, node, contexts, **options)  # type: ignore[arg-type]
+    try:
+        yield assoc
+    except BaseException:
+        assoc.abort()
+        raise
+    else:
+        assoc.release()
+    finally:
+        assoc.close()

@@ -159,9 +159,11 @@ def _undefined_sequence(
     return fp.tell()
 
 
-def read_header_lean(path: str, defer_size: int | None) -> FileDataset | None:
+def read_header_lean(path: str | BytesIO, defer_size: int | None) -> FileDataset | None:
     """The header of ``path`` as ``pydicom.dcmread(path, defer_size=defer_size, force=True)``
     reads it, or None when the file is not the plain case this reader takes (see the module).
+
+    ``path`` may also be a file received over the network, still in memory (a ``BytesIO``).
 
     Raises
     ------
@@ -170,30 +172,36 @@ def read_header_lean(path: str, defer_size: int | None) -> FileDataset | None:
     """
     if config.debugging or not config.settings.infer_sq_for_un_vr:
         return None  # pydicom configured differently from what this reader assumes
+    if isinstance(path, BytesIO):
+        return _read(path, path.getbuffer().nbytes, path, defer_size)
     with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        r = _Reader(f, size)
-        if len(r.buf) < 144 or r.buf[128:132] != b"DICM":
+        return _read(f, os.fstat(f.fileno()).st_size, path, defer_size)
+
+
+def _read(f, size: int, path: str | BytesIO, defer_size: int | None) -> FileDataset | None:  # noqa: ANN001
+    """:func:`read_header_lean` on an open binary file of ``size`` bytes."""
+    r = _Reader(f, size)
+    if len(r.buf) < 144 or r.buf[128:132] != b"DICM":
+        return None
+    preamble = r.buf[:128]
+    try:
+        if not (0x40 < r.buf[136] < 0x5B and 0x40 < r.buf[137] < 0x5B):
+            return None  # an implicit VR file meta
+        meta_raw, pos = _elements(r, 132, False, None, meta=True)
+        meta = FileMetaDataset(meta_raw)
+        meta.set_original_encoding(False, True, default_encoding)
+        ts = meta_raw.get(BaseTag(0x00020010))
+        syntax = ts.value.rstrip(b"\x00 ").decode("ascii", "replace") if ts else ""
+        if syntax not in (_IMPLICIT_LE, _EXPLICIT_LE) or pos + 8 > size:
             return None
-        preamble = r.buf[:128]
-        try:
-            if not (0x40 < r.buf[136] < 0x5B and 0x40 < r.buf[137] < 0x5B):
-                return None  # an implicit VR file meta
-            meta_raw, pos = _elements(r, 132, False, None, meta=True)
-            meta = FileMetaDataset(meta_raw)
-            meta.set_original_encoding(False, True, default_encoding)
-            ts = meta_raw.get(BaseTag(0x00020010))
-            syntax = ts.value.rstrip(b"\x00 ").decode("ascii", "replace") if ts else ""
-            if syntax not in (_IMPLICIT_LE, _EXPLICIT_LE) or pos + 8 > size:
-                return None
-            implicit = syntax == _IMPLICIT_LE
-            r.need(pos, 8)
-            b4, b5 = r.buf[pos - r.base + 4], r.buf[pos - r.base + 5]
-            if (not (0x40 < b4 < 0x5B and 0x40 < b5 < 0x5B)) != implicit:
-                return None  # the data set disagrees with its transfer syntax
-            raw, _ = _elements(r, pos, implicit, defer_size, meta=False)
-        except _NotPlain:
-            return None
+        implicit = syntax == _IMPLICIT_LE
+        r.need(pos, 8)
+        b4, b5 = r.buf[pos - r.base + 4], r.buf[pos - r.base + 5]
+        if (not (0x40 < b4 < 0x5B and 0x40 < b5 < 0x5B)) != implicit:
+            return None  # the data set disagrees with its transfer syntax
+        raw, _ = _elements(r, pos, implicit, defer_size, meta=False)
+    except _NotPlain:
+        return None
     ds = FileDataset(path, raw, preamble, meta, implicit, True)
     ds.set_original_encoding(implicit, True, ds._character_set)
     return ds

@@ -28,10 +28,11 @@ from workstation.net.errors import (
     NodeUnreachable,
     OperationTimeout,
     PeerAborted,
+    RetrieveFailed,
 )
 from workstation.net.find import find
 from workstation.net.nodes import LocalIdentity, RemoteNode
-from workstation.net.retrieve import RetrieveProgress, RetrieveTarget, move
+from workstation.net.retrieve import RetrieveProgress, RetrieveTarget, get, move
 
 peers = pytest.importorskip("peers")
 qr_peer = pytest.importorskip("qr_peer")
@@ -239,6 +240,42 @@ def test_node_silent_mid_move_is_a_dimse_timeout(ct_files: list[Path], archive: 
     assert isinstance(report.error, OperationTimeout), report.message
     assert "no response within 0.5 s" in report.message
     assert elapsed < 4.0  # the node would take 6 s; our listener lets its instance finish
+
+
+def test_c_get_abort_cancel_and_store_failures(ct_files: list[Path], archive: Archive) -> None:
+    """C-GET on the lean requestor: a peer abort keeps what arrived; a cancel from another
+    thread is confirmed; a store that fails is answered 0xA700 and counted failed by the node."""
+    study = pydicom.dcmread(ct_files[0], stop_before_pixels=True).StudyInstanceUID
+    peer = qr_peer.QrPeer(ct_files, faults=qr_peer.Faults(abort_move_after=5))
+    service = RetrieveService(archive, LocalIdentity(WS))
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port, dimse_timeout=10)
+        first = service.retrieve(node, study, method="C-GET")
+        assert first.outcome == "partial" and isinstance(first.error, PeerAborted)
+        assert first.arrived == 5 and len(service.local_instances(study)) == 5
+
+        peer.faults.abort_move_after = None
+        peer.faults.send_delay = 0.1
+        token = CancelToken()
+        timer = threading.Timer(0.5, token.cancel)
+        timer.start()
+        started = time.monotonic()
+        second = service.retrieve(node, study, method="C-GET", cancel=token)
+        assert second.outcome == "cancelled", second.message
+        assert time.monotonic() - started < 1.5 and peer.cancelled_retrieves == 1
+
+        peer.faults.send_delay = 0.0
+        calls = []
+
+        def full_disk(data: bytes, calling_ae: str, peer_address: str) -> int:
+            calls.append(len(data))
+            raise OSError(28, "No space left on device")
+
+        with pytest.raises(RetrieveFailed) as info:  # the node: 0xA702, every one failed
+            get(LocalIdentity(WS), node, RetrieveTarget(study), full_disk)
+    assert len(calls) == 28 and info.value.status == 0xA702
+    assert info.value.partial is not None
+    assert (info.value.partial.failed, info.value.partial.received) == (28, 0)
 
 
 def test_rejection_is_refused_even_when_the_requesting_thread_stalls() -> None:

@@ -18,6 +18,7 @@ from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_
 from pynetdicom.dimse_messages import (
     C_ECHO_RSP,
     C_FIND_RSP,
+    C_GET_RQ,
     C_MOVE_RQ,
     C_MOVE_RSP,
     C_STORE_RQ,
@@ -47,6 +48,7 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
@@ -380,7 +382,7 @@ def test_release_rq_matches_pynetdicom() -> None:
     assert ul_pdu.encode_release_rq() == A_RELEASE_RQ().encode()
 
 
-def test_move_and_cancel_requests_read_back_in_pynetdicom() -> None:
+def test_move_get_and_cancel_requests_read_back_in_pynetdicom() -> None:
     raw = ul_pdu.encode_move_rq(StudyRootQueryRetrieveInformationModelMove, 5, "WS")
     message = C_MOVE_RQ()
     message.command_set = decode(BytesIO(raw), True, True)
@@ -394,6 +396,14 @@ def test_move_and_cancel_requests_read_back_in_pynetdicom() -> None:
     odd = decode(BytesIO(ul_pdu.encode_move_rq(StudyRootQueryRetrieveInformationModelMove, 1,
                                                "ODD")), True, True)  # fmt: skip
     assert odd.MoveDestination == "ODD"  # padded to an even length, the padding not part of it
+
+    get = C_GET_RQ()
+    get.command_set = decode(BytesIO(ul_pdu.encode_get_rq(StudyRootQueryRetrieveInformationModelGet,
+                                                          6)), True, True)  # fmt: skip
+    primitive = get.message_to_primitive()
+    assert (primitive.MessageID, primitive.Priority) == (6, 0)
+    assert primitive.AffectedSOPClassUID == StudyRootQueryRetrieveInformationModelGet
+    assert get.command_set.CommandDataSetType != ul_pdu.NO_DATA_SET
 
     cancel = decode(BytesIO(ul_pdu.encode_cancel_rq(5)), True, True)
     assert (cancel.CommandField, cancel.MessageIDBeingRespondedTo) == (0x0FFF, 5)

@@ -73,11 +73,12 @@ class Silence(Exception):
 
 @dataclass(frozen=True)
 class Message:
-    """One DIMSE message received: its context, command set fields and data set bytes."""
+    """One DIMSE message received: its context, command set fields and data set (bytes, or a
+    view of the one PDU that carried it whole; valid until the next :meth:`receive`)."""
 
     context_id: int
     command: ul_pdu.CommandFields
-    data_set: bytes | None
+    data_set: bytes | memoryview | None
 
 
 class LeanAssociation:
@@ -85,8 +86,10 @@ class LeanAssociation:
 
     Attributes
     ----------
+    contexts : dict
+        Context ID -> (abstract syntax, transfer syntax) of each accepted context.
     accepted : dict
-        Abstract syntax -> (context ID, transfer syntax) of each accepted context.
+        Abstract syntax -> (context ID, transfer syntax) of its first accepted context.
     peer_max_pdu : int
         The node's maximum PDU length (0: no limit).
     """
@@ -95,11 +98,14 @@ class LeanAssociation:
         self.node = node
         self.socket = sock
         self.peer_max_pdu = ac.max_pdu
-        self.accepted = {
-            cx.abstract_syntax: (cx.context_id, cx.transfer_syntax)
+        self.contexts = {
+            cx.context_id: (cx.abstract_syntax, cx.transfer_syntax)
             for cx in ac.contexts
             if cx.result == ul_pdu.ACCEPTANCE and cx.abstract_syntax
         }
+        self.accepted: dict[str, tuple[int, str]] = {}
+        for context_id, (abstract, syntax) in self.contexts.items():
+            self.accepted.setdefault(abstract, (context_id, syntax))
         self.established = True
         self._tls = isinstance(sock, ssl.SSLSocket)
         self._reader: threading.Thread | None = None
@@ -228,6 +234,8 @@ class LeanAssociation:
                     if fields is None:
                         self.abort(ul_pdu.ABORT_UNEXPECTED_PDU)
                         raise ul_pdu.PDUError("a data set fragment before its command")
+                    if control & 2 and not data:  # whole in one fragment: no copy
+                        return Message(context, fields, value)
                     data += value
                     if control & 2:
                         return Message(context, fields, bytes(data))
@@ -312,11 +320,13 @@ def open_lean(
     *,
     required: Sequence[str] = (),
     service: str = "",
+    roles: Sequence[tuple[str, int, int]] = (),
 ) -> LeanAssociation:
     """Request an association with ``node`` and return it established.
 
-    The same contract as :func:`workstation.net.association.open_association` (without role
-    selection or event handlers).
+    The same contract as :func:`workstation.net.association.open_association`; ``roles`` are
+    SCP/SCU role selection items ``(SOP class UID, SCU role, SCP role)`` (C-GET: ``(class, 0,
+    1)``, we take the SCP role for its C-STORE sub-operations).
 
     Raises
     ------
@@ -333,7 +343,9 @@ def open_lean(
     try:
         sock.settimeout(node.acse_timeout)
         sock.sendall(
-            ul_pdu.encode_associate_rq(node.ae_title, identity.ae_title, proposed, node.max_pdu)
+            ul_pdu.encode_associate_rq(
+                node.ae_title, identity.ae_title, proposed, node.max_pdu, roles
+            )
         )
         header = bytearray()
         while len(header) < 6:

@@ -5,15 +5,15 @@ be running and known to the node); :func:`get` receives them on the same associa
 inbound port), handing each one to a store callback as a complete Part 10 file whose data set
 is byte-for-byte what the node sent.
 
-C-MOVE runs on the lean requestor of :mod:`workstation.net.requestor` (the calling thread reads
-the node's responses; no pynetdicom reactor thread); C-GET on a pynetdicom association, whose
-C-STORE sub-operations pynetdicom receives.
+Both run on the lean requestor of :mod:`workstation.net.requestor`: the calling thread reads
+the node's responses (and a C-GET's C-STORE sub-operations, answering each once the store
+callback returns); no pynetdicom reactor thread.
 
 Progress: each pending response's sub-operation counts (remaining, completed, failed, warning)
-go to ``on_progress`` as a frozen :class:`RetrieveProgress` (on the calling thread for C-MOVE;
-for C-GET also after every received instance, from pynetdicom's association thread).
+go to ``on_progress`` as a frozen :class:`RetrieveProgress`, on the calling thread (for C-GET
+also after every received instance).
 Cancel: the :class:`~workstation.net.cancel.CancelToken` sends C-CANCEL at once (within 0.1 s
-on a TLS C-MOVE association, where the reading thread sends it); the node then
+on a TLS association, where the reading thread sends it); the node then
 answers "cancelled" with its counts, and the result says ``cancelled``.
 
 A retrieve that breaks off raises :class:`~workstation.net.errors.PeerAborted` or
@@ -49,8 +49,6 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import build_role, evt
-from pynetdicom.association import Association
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelGet,
     PatientRootQueryRetrieveInformationModelMove,
@@ -59,7 +57,7 @@ from pynetdicom.sop_class import (
 )
 
 from workstation.net import sop_classes, ul_pdu
-from workstation.net.association import Context, association
+from workstation.net.association import Context
 from workstation.net.cancel import CancelToken
 from workstation.net.errors import (
     MoveDestinationUnknown,
@@ -71,7 +69,7 @@ from workstation.net.errors import (
 from workstation.net.find import query_contexts
 from workstation.net.nodes import LocalIdentity, RemoteNode
 from workstation.net.part10 import part10_header
-from workstation.net.requestor import Ended, LeanAssociation, Silence, lean_association
+from workstation.net.requestor import Ended, LeanAssociation, Message, Silence, lean_association
 
 log = logging.getLogger(__name__)
 
@@ -296,25 +294,8 @@ class _Operation(Protocol):
     def abort(self) -> None: ...
 
 
-class _PynetdicomOperation:
-    """A C-GET on a pynetdicom association."""
-
-    def __init__(self, assoc: Association, model: str) -> None:
-        self.assoc, self.model = assoc, model
-
-    @property
-    def is_established(self) -> bool:
-        return bool(self.assoc.is_established)
-
-    def send_cancel(self) -> None:
-        self.assoc.send_c_cancel(1, query_model=self.model)
-
-    def abort(self) -> None:
-        self.assoc.abort()
-
-
 class _LeanOperation:
-    """A C-MOVE on a :class:`~workstation.net.requestor.LeanAssociation`."""
+    """A C-MOVE or C-GET on a :class:`~workstation.net.requestor.LeanAssociation`."""
 
     def __init__(self, assoc: LeanAssociation, context_id: int, message_id: int) -> None:
         self.assoc, self.context_id, self.message_id = assoc, context_id, message_id
@@ -339,10 +320,18 @@ _COUNTS = {
 
 
 def _lean_responses(
-    assoc: LeanAssociation, node: RemoteNode, syntax: str, message_id: int
+    assoc: LeanAssociation,
+    node: RemoteNode,
+    syntax: str,
+    message_id: int,
+    answer: int,
+    on_store: Callable[[Message], None] | None = None,
 ) -> Iterator[tuple[Status, Dataset | None]]:
-    """The C-MOVE-RSPs for ``message_id`` as (status, identifier); an empty status when the
-    association broke off (aborted here after ``dimse_timeout`` of silence)."""
+    """The responses (command ``answer``) to our request ``message_id`` as (status,
+    identifier); an empty status when the association broke off (aborted here after
+    ``dimse_timeout`` of silence). C-STORE requests on the association (a C-GET's
+    sub-operations) go to ``on_store``, which answers them."""
+    method = "C-GET" if answer == ul_pdu.C_GET_RSP else "C-MOVE"
     while True:
         try:
             message = assoc.receive(node.dimse_timeout)
@@ -351,18 +340,22 @@ def _lean_responses(
             yield {}, None
             return
         except Ended as ended:
-            log.info("%s: association %s during the C-MOVE", node.label, ended.how)
+            log.info("%s: association %s during the %s", node.label, ended.how, method)
             yield {}, None
             return
         except ul_pdu.PDUError as exc:
-            log.warning("%s: malformed PDU during the C-MOVE: %s", node.label, exc)
+            log.warning("%s: malformed PDU during the %s: %s", node.label, method, exc)
             assoc.abort()
             yield {}, None
             return
         fields = message.command
-        if fields.us(0x0100) != ul_pdu.C_MOVE_RSP or fields.us(0x0120) != message_id:
-            log.warning("%s: ignored a message (command 0x%04X) that does not answer our "
-                        "C-MOVE", node.label, fields.us(0x0100) or 0)  # fmt: skip
+        command = fields.us(0x0100)
+        if command == ul_pdu.C_STORE_RQ and on_store is not None:
+            on_store(message)
+            continue
+        if command != answer or fields.us(0x0120) != message_id:
+            log.warning("%s: ignored a message (command 0x%04X) that does not answer our %s",
+                        node.label, command or 0, method)  # fmt: skip
             continue
         status: dict[str, Any] = {"Status": fields.us(0x0900)}
         for element, keyword in _COUNTS.items():
@@ -378,7 +371,7 @@ def _lean_responses(
                     BytesIO(message.data_set), syntax == ImplicitVRLittleEndian, True
                 )
             except Exception:  # the failed-instance list is a courtesy: the counts still hold
-                log.warning("%s: unreadable identifier in a C-MOVE response", node.label)
+                log.warning("%s: unreadable identifier in a %s response", node.label, method)
         yield status, identifier
 
 
@@ -466,11 +459,6 @@ def _drive(
             timer.cancel()
 
 
-def _model(assoc: Association, study: str, patient: str) -> str:
-    accepted = {str(c.abstract_syntax) for c in assoc.accepted_contexts}
-    return study if study in accepted else patient
-
-
 def _check_patient_root(model: str, patient_uid: str, target: RetrieveTarget, node: RemoteNode):
     if model == patient_uid and not target.patient_id:
         raise NetError(node.label, "this node only has Patient Root: the retrieve needs the "
@@ -515,8 +503,8 @@ def move(
         identifier = _identifier_bytes(target.identifier(model == patient), syntax)
         assoc.send(context_id, ul_pdu.encode_move_rq(model, 1, destination), identifier)
         return _drive(_LeanOperation(assoc, context_id, 1), node, target, state,
-                      _lean_responses(assoc, node, syntax, 1), on_progress, cancel,
-                      destination)  # fmt: skip
+                      _lean_responses(assoc, node, syntax, 1, ul_pdu.C_MOVE_RSP), on_progress,
+                      cancel, destination)  # fmt: skip
 
 
 def storage_contexts(classes: Sequence[str] = (), budget: int = 127) -> list[Context]:
@@ -562,8 +550,8 @@ def get(
     Parameters
     ----------
     store : StoreCallback
-        Called on pynetdicom's association thread with each Part 10 file (the data set exactly
-        as received); returns the C-STORE status to answer (``OSError`` answers 0xA700).
+        Called on the calling thread with each Part 10 file (the data set exactly as
+        received); returns the C-STORE status to answer (``OSError`` answers 0xA700).
     sop_class_uids : sequence of str
         The SOP classes to accept (from an image-level C-FIND); default: the common ones.
 
@@ -575,32 +563,38 @@ def get(
                       PatientRootQueryRetrieveInformationModelGet)  # fmt: skip
     query = query_contexts(node, study, patient)
     storage = storage_contexts(sop_class_uids, 128 - len(query))
-    roles = [build_role(uid, scp_role=True) for uid in
-             dict.fromkeys(c.abstract_syntax for c in storage)]  # fmt: skip
+    roles = [(uid, 0, 1) for uid in dict.fromkeys(c.abstract_syntax for c in storage)]
     state = _State(node.label, "C-GET")
+    peer = f"{node.host}:{node.port}"
+    with lean_association(identity, node, [*query, *storage], roles=roles,
+                          required=[c.abstract_syntax for c in query],
+                          service="Query/Retrieve GET (Study or Patient Root)") as assoc:  # fmt: skip
 
-    def on_store(event: Any) -> int:
-        request = event.request
-        uid = str(request.AffectedSOPInstanceUID)
-        header = part10_header(str(request.AffectedSOPClassUID), uid,
-                               str(event.context.transfer_syntax), node.ae_title)  # fmt: skip
-        data = b"".join((header, request.DataSet.getvalue()))
-        status = _store_status(store, data, node.ae_title, f"{node.host}:{node.port}", uid)
-        if status == SUCCESS or (status & 0xF000) == 0xB000:
-            with state.lock:
-                state.received += 1
-        _notify(on_progress, state.progress())
-        return status
+        def on_store(message: Message) -> None:
+            fields = message.command
+            sop_class, uid = fields.text(0x0002), fields.text(0x1000)
+            context = assoc.contexts.get(message.context_id)
+            if message.data_set is None or context is None or not uid:
+                status = CANNOT_UNDERSTAND
+            else:
+                header = part10_header(sop_class, uid, context[1], node.ae_title)
+                data = b"".join((header, message.data_set))
+                status = _store_status(store, data, node.ae_title, peer, uid)
+            if status == SUCCESS or (status & 0xF000) == 0xB000:
+                with state.lock:
+                    state.received += 1
+            rsp = ul_pdu.encode_store_rsp(fields.us(0x0110) or 0, sop_class, uid, status)
+            assoc.send(message.context_id, rsp)
+            _notify(on_progress, state.progress())
 
-    with association(identity, node, [*query, *storage], roles=roles,
-                     required=[c.abstract_syntax for c in query],
-                     service="Query/Retrieve GET (Study or Patient Root)",
-                     handlers=[(evt.EVT_C_STORE, on_store)]) as assoc:  # fmt: skip
-        model = _model(assoc, study, patient)
+        model = study if study in assoc.accepted else patient
         _check_patient_root(model, patient, target, node)
+        context_id, syntax = assoc.accepted[model]
         state.started = time.monotonic()
-        responses = assoc.send_c_get(target.identifier(model == patient), model, msg_id=1)
-        return _drive(_PynetdicomOperation(assoc, model), node, target, state, responses,
+        identifier = _identifier_bytes(target.identifier(model == patient), syntax)
+        assoc.send(context_id, ul_pdu.encode_get_rq(model, 1), identifier)
+        responses = _lean_responses(assoc, node, syntax, 1, ul_pdu.C_GET_RSP, on_store)
+        return _drive(_LeanOperation(assoc, context_id, 1), node, target, state, responses,
                       on_progress, cancel)  # fmt: skip
 
 

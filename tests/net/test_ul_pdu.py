@@ -17,6 +17,7 @@ from pydicom.uid import (
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 from pynetdicom.dimse_messages import (
     C_ECHO_RSP,
+    C_FIND_RQ,
     C_FIND_RSP,
     C_GET_RQ,
     C_MOVE_RQ,
@@ -48,6 +49,7 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
@@ -382,7 +384,7 @@ def test_release_rq_matches_pynetdicom() -> None:
     assert ul_pdu.encode_release_rq() == A_RELEASE_RQ().encode()
 
 
-def test_move_get_and_cancel_requests_read_back_in_pynetdicom() -> None:
+def test_query_retrieve_and_cancel_requests_read_back_in_pynetdicom() -> None:
     raw = ul_pdu.encode_move_rq(StudyRootQueryRetrieveInformationModelMove, 5, "WS")
     message = C_MOVE_RQ()
     message.command_set = decode(BytesIO(raw), True, True)
@@ -404,6 +406,14 @@ def test_move_get_and_cancel_requests_read_back_in_pynetdicom() -> None:
     assert (primitive.MessageID, primitive.Priority) == (6, 0)
     assert primitive.AffectedSOPClassUID == StudyRootQueryRetrieveInformationModelGet
     assert get.command_set.CommandDataSetType != ul_pdu.NO_DATA_SET
+
+    find = C_FIND_RQ()
+    find.command_set = decode(BytesIO(ul_pdu.encode_find_rq(
+        StudyRootQueryRetrieveInformationModelFind, 7)), True, True)  # fmt: skip
+    primitive = find.message_to_primitive()
+    assert (primitive.MessageID, primitive.Priority) == (7, 0)
+    assert primitive.AffectedSOPClassUID == StudyRootQueryRetrieveInformationModelFind
+    assert find.command_set.CommandDataSetType != ul_pdu.NO_DATA_SET
 
     cancel = decode(BytesIO(ul_pdu.encode_cancel_rq(5)), True, True)
     assert (cancel.CommandField, cancel.MessageIDBeingRespondedTo) == (0x0FFF, 5)

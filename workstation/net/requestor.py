@@ -32,9 +32,17 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+from pydicom.uid import ImplicitVRLittleEndian
 
 from workstation.net import ul_pdu
 from workstation.net.association import (
@@ -49,7 +57,14 @@ from workstation.net.nodes import LocalIdentity, RemoteNode
 from workstation.net.tcp import set_nodelay
 from workstation.net.tls import client_context
 
-__all__ = ["Ended", "LeanAssociation", "Message", "Silence", "lean_association"]
+__all__ = [
+    "Ended",
+    "LeanAssociation",
+    "Message",
+    "Silence",
+    "identifier_bytes",
+    "lean_association",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +72,14 @@ _PDU_HEADER = struct.Struct(">BBI")
 _MAX_NEGOTIATION_PDU = 1 << 20
 #: How often a reading thread on a TLS socket looks for a send queued by another thread.
 _TLS_WAKE = 0.1
+
+
+_COUNTS = {
+    0x1020: "NumberOfRemainingSuboperations",
+    0x1021: "NumberOfCompletedSuboperations",
+    0x1022: "NumberOfFailedSuboperations",
+    0x1023: "NumberOfWarningSuboperations",
+}
 
 
 class Ended(Exception):
@@ -240,6 +263,64 @@ class LeanAssociation:
                     if control & 2:
                         return Message(context, fields, bytes(data))
 
+    def responses(
+        self,
+        message_id: int,
+        answer: int,
+        syntax: str,
+        on_store: Callable[[Message], None] | None = None,
+    ) -> Iterator[tuple[dict[str, Any], Dataset | None]]:
+        """The responses (command field ``answer``) to our request ``message_id``, each as
+        (status fields by keyword, identifier decoded from ``syntax``), until the caller stops.
+
+        An empty status means the association broke off: the node aborted or closed it, a
+        malformed PDU came, or ``dimse_timeout`` passed in silence (aborted here). C-STORE
+        requests on the association (a C-GET's sub-operations) go to ``on_store``, which
+        answers them; any other message is logged and skipped.
+        """
+        node = self.node
+        while True:
+            try:
+                message = self.receive(node.dimse_timeout)
+            except Silence:
+                self.abort()
+                yield {}, None
+                return
+            except Ended as ended:
+                log.info("%s: association %s during an operation", node.label, ended.how)
+                yield {}, None
+                return
+            except ul_pdu.PDUError as exc:
+                log.warning("%s: malformed PDU: %s", node.label, exc)
+                self.abort()
+                yield {}, None
+                return
+            fields = message.command
+            command = fields.us(0x0100)
+            if command == ul_pdu.C_STORE_RQ and on_store is not None:
+                on_store(message)
+                continue
+            if command != answer or fields.us(0x0120) != message_id:
+                log.warning("%s: ignored a message (command 0x%04X) that answers no request "
+                            "of ours", node.label, command or 0)  # fmt: skip
+                continue
+            status: dict[str, Any] = {"Status": fields.us(0x0900)}
+            for element, keyword in _COUNTS.items():
+                value = fields.us(element)
+                if value is not None:
+                    status[keyword] = value
+            if 0x0902 in fields:
+                status["ErrorComment"] = fields.text_latin1(0x0902)
+            identifier = None
+            if message.data_set:
+                try:
+                    identifier = read_dataset(
+                        BytesIO(message.data_set), syntax == ImplicitVRLittleEndian, True
+                    )
+                except Exception:
+                    log.warning("%s: unreadable identifier in a response", node.label)
+            yield status, identifier
+
     # --- ending ------------------------------------------------------------------------------
     def release(self) -> None:
         """A-RELEASE-RQ, waiting (``acse_timeout``) for -RP; abort when it does not come."""
@@ -404,3 +485,12 @@ def lean_association(
         assoc.release()
     finally:
         assoc.close()
+
+
+def identifier_bytes(identifier: Dataset, syntax: str) -> bytes:
+    """A request's identifier encoded in the transfer syntax of its context."""
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = syntax == ImplicitVRLittleEndian
+    write_dataset(fp, identifier)
+    return fp.getvalue()

@@ -28,13 +28,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from io import BytesIO
 from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     JPEG2000,
     DeflatedExplicitVRLittleEndian,
@@ -69,7 +65,7 @@ from workstation.net.errors import (
 from workstation.net.find import query_contexts
 from workstation.net.nodes import LocalIdentity, RemoteNode
 from workstation.net.part10 import part10_header
-from workstation.net.requestor import Ended, LeanAssociation, Message, Silence, lean_association
+from workstation.net.requestor import LeanAssociation, Message, identifier_bytes, lean_association
 
 log = logging.getLogger(__name__)
 
@@ -311,78 +307,6 @@ class _LeanOperation:
         self.assoc.abort()
 
 
-_COUNTS = {
-    0x1020: "NumberOfRemainingSuboperations",
-    0x1021: "NumberOfCompletedSuboperations",
-    0x1022: "NumberOfFailedSuboperations",
-    0x1023: "NumberOfWarningSuboperations",
-}
-
-
-def _lean_responses(
-    assoc: LeanAssociation,
-    node: RemoteNode,
-    syntax: str,
-    message_id: int,
-    answer: int,
-    on_store: Callable[[Message], None] | None = None,
-) -> Iterator[tuple[Status, Dataset | None]]:
-    """The responses (command ``answer``) to our request ``message_id`` as (status,
-    identifier); an empty status when the association broke off (aborted here after
-    ``dimse_timeout`` of silence). C-STORE requests on the association (a C-GET's
-    sub-operations) go to ``on_store``, which answers them."""
-    method = "C-GET" if answer == ul_pdu.C_GET_RSP else "C-MOVE"
-    while True:
-        try:
-            message = assoc.receive(node.dimse_timeout)
-        except Silence:
-            assoc.abort()
-            yield {}, None
-            return
-        except Ended as ended:
-            log.info("%s: association %s during the %s", node.label, ended.how, method)
-            yield {}, None
-            return
-        except ul_pdu.PDUError as exc:
-            log.warning("%s: malformed PDU during the %s: %s", node.label, method, exc)
-            assoc.abort()
-            yield {}, None
-            return
-        fields = message.command
-        command = fields.us(0x0100)
-        if command == ul_pdu.C_STORE_RQ and on_store is not None:
-            on_store(message)
-            continue
-        if command != answer or fields.us(0x0120) != message_id:
-            log.warning("%s: ignored a message (command 0x%04X) that does not answer our %s",
-                        node.label, command or 0, method)  # fmt: skip
-            continue
-        status: dict[str, Any] = {"Status": fields.us(0x0900)}
-        for element, keyword in _COUNTS.items():
-            value = fields.us(element)
-            if value is not None:
-                status[keyword] = value
-        if 0x0902 in fields:
-            status["ErrorComment"] = fields.text_latin1(0x0902)
-        identifier = None
-        if message.data_set:
-            try:
-                identifier = read_dataset(
-                    BytesIO(message.data_set), syntax == ImplicitVRLittleEndian, True
-                )
-            except Exception:  # the failed-instance list is a courtesy: the counts still hold
-                log.warning("%s: unreadable identifier in a %s response", node.label, method)
-        yield status, identifier
-
-
-def _identifier_bytes(identifier: Dataset, syntax: str) -> bytes:
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = syntax == ImplicitVRLittleEndian
-    write_dataset(fp, identifier)
-    return fp.getvalue()
-
-
 def _drive(
     operation: _Operation,
     node: RemoteNode,
@@ -500,10 +424,10 @@ def move(
         _check_patient_root(model, patient, target, node)
         context_id, syntax = assoc.accepted[model]
         state = _State(node.label, "C-MOVE")
-        identifier = _identifier_bytes(target.identifier(model == patient), syntax)
+        identifier = identifier_bytes(target.identifier(model == patient), syntax)
         assoc.send(context_id, ul_pdu.encode_move_rq(model, 1, destination), identifier)
         return _drive(_LeanOperation(assoc, context_id, 1), node, target, state,
-                      _lean_responses(assoc, node, syntax, 1, ul_pdu.C_MOVE_RSP), on_progress,
+                      assoc.responses(1, ul_pdu.C_MOVE_RSP, syntax), on_progress,
                       cancel, destination)  # fmt: skip
 
 
@@ -591,9 +515,9 @@ def get(
         _check_patient_root(model, patient, target, node)
         context_id, syntax = assoc.accepted[model]
         state.started = time.monotonic()
-        identifier = _identifier_bytes(target.identifier(model == patient), syntax)
+        identifier = identifier_bytes(target.identifier(model == patient), syntax)
         assoc.send(context_id, ul_pdu.encode_get_rq(model, 1), identifier)
-        responses = _lean_responses(assoc, node, syntax, 1, ul_pdu.C_GET_RSP, on_store)
+        responses = assoc.responses(1, ul_pdu.C_GET_RSP, syntax, on_store)
         return _drive(_LeanOperation(assoc, context_id, 1), node, target, state, responses,
                       on_progress, cancel)  # fmt: skip
 

@@ -48,6 +48,7 @@ __all__ = [
     "encode_command",
     "encode_cancel_rq",
     "encode_echo_rsp",
+    "encode_find_rq",
     "encode_get_rq",
     "encode_move_rq",
     "encode_pdata",
@@ -89,6 +90,8 @@ C_STORE_RQ = 0x0001
 C_STORE_RSP = 0x8001
 C_ECHO_RQ = 0x0030
 C_ECHO_RSP = 0x8030
+C_FIND_RQ = 0x0020
+C_FIND_RSP = 0x8020
 C_GET_RQ = 0x0010
 C_GET_RSP = 0x8010
 C_MOVE_RQ = 0x0021
@@ -624,16 +627,21 @@ def encode_echo_rsp(message_id: int, sop_class: str, status: int = 0) -> bytes:
 def encode_move_rq(sop_class: str, message_id: int, destination: str, priority: int = 0) -> bytes:
     """The C-MOVE-RQ command set (PS3.7 table 9.3-5), its identifier to follow."""
     raw = destination.encode("ascii", "replace")[:16]
-    return _retrieve_rq(C_MOVE_RQ, sop_class, message_id, priority,
+    return _query_rq(C_MOVE_RQ, sop_class, message_id, priority,
                         [(0x0600, raw + b" " if len(raw) % 2 else raw)])  # fmt: skip
 
 
 def encode_get_rq(sop_class: str, message_id: int, priority: int = 0) -> bytes:
     """The C-GET-RQ command set (PS3.7 table 9.3-9), its identifier to follow."""
-    return _retrieve_rq(C_GET_RQ, sop_class, message_id, priority, [])
+    return _query_rq(C_GET_RQ, sop_class, message_id, priority, [])
 
 
-def _retrieve_rq(
+def encode_find_rq(sop_class: str, message_id: int, priority: int = 0) -> bytes:
+    """The C-FIND-RQ command set (PS3.7 table 9.3-1), its identifier to follow."""
+    return _query_rq(C_FIND_RQ, sop_class, message_id, priority, [])
+
+
+def _query_rq(
     field: int, sop_class: str, message_id: int, priority: int, more: list[tuple[int, bytes]]
 ) -> bytes:
     return encode_command(

@@ -32,6 +32,7 @@ import ssl
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ class LeanAssociation:
         self._reader: threading.Thread | None = None
         self._send_lock = threading.Lock()
         self._queued: list[bytes] = []
+        self._pdvs: deque[tuple[int, int, memoryview]] = deque()
         self._closed = False
 
     # --- sending -----------------------------------------------------------------------------
@@ -158,14 +160,20 @@ class LeanAssociation:
         self._sendall(payload)
 
     def _sendall(self, payload: bytes) -> None:
-        with self._send_lock:
-            self.socket.sendall(payload)
+        try:
+            with self._send_lock:
+                self.socket.sendall(payload)
+        except OSError as exc:  # the node closed or reset the connection
+            self._end()
+            raise PeerAborted(
+                self.node.label, f"the connection broke while sending: {exc}"
+            ) from exc
 
     def _flush_queued(self) -> None:
         with self._send_lock:
             queued, self._queued = self._queued, []
-            for payload in queued:
-                self.socket.sendall(payload)
+        for payload in queued:
+            self._sendall(payload)
 
     # --- receiving ---------------------------------------------------------------------------
     def _recv_exact(self, size: int) -> bytearray:
@@ -185,7 +193,10 @@ class LeanAssociation:
         deadline = time.monotonic() + timeout
         while True:
             if self._tls:
-                self._flush_queued()
+                try:
+                    self._flush_queued()
+                except PeerAborted as exc:
+                    raise Ended("closed") from exc
                 if self.socket.pending():  # type: ignore[attr-defined]
                     return True
             left = deadline - time.monotonic()
@@ -234,18 +245,10 @@ class LeanAssociation:
         fields: ul_pdu.CommandFields | None = None
         context = 0
         while True:
-            pdu_type, body = self._read_pdu(timeout)
-            if pdu_type == ul_pdu.A_ABORT:
-                self._end()
-                raise Ended("aborted")
-            if pdu_type == ul_pdu.A_RELEASE_RQ:
-                self._sendall(ul_pdu.encode_release_rp())
-                self._end()
-                raise Ended("released")
-            if pdu_type != ul_pdu.P_DATA_TF:
-                self.abort(ul_pdu.ABORT_UNEXPECTED_PDU)
-                raise ul_pdu.PDUError(f"unexpected PDU type 0x{pdu_type:02X} during an operation")
-            for context_id, control, value in ul_pdu.decode_pdata(body):
+            if not self._pdvs:
+                self._pdvs = self._next_pdvs(timeout)
+            while self._pdvs:
+                context_id, control, value = self._pdvs.popleft()
                 context = context_id
                 if control & 1:
                     command += value
@@ -298,7 +301,11 @@ class LeanAssociation:
             fields = message.command
             command = fields.us(0x0100)
             if command == ul_pdu.C_STORE_RQ and on_store is not None:
-                on_store(message)
+                try:
+                    on_store(message)  # answers it
+                except PeerAborted:  # the node went away before our answer
+                    yield {}, None
+                    return
                 continue
             if command != answer or fields.us(0x0120) != message_id:
                 log.warning("%s: ignored a message (command 0x%04X) that answers no request "
@@ -321,6 +328,25 @@ class LeanAssociation:
                     log.warning("%s: unreadable identifier in a response", node.label)
             yield status, identifier
 
+    def _next_pdvs(self, timeout: float) -> deque[tuple[int, int, memoryview]]:
+        """The PDVs of the next P-DATA-TF (a PDU may end one message and start the next: what
+        a message does not use waits in ``_pdvs`` for the next :meth:`receive`)."""
+        pdu_type, body = self._read_pdu(timeout)
+        if pdu_type == ul_pdu.A_ABORT:
+            self._end()
+            raise Ended("aborted")
+        if pdu_type == ul_pdu.A_RELEASE_RQ:
+            try:
+                self._sendall(ul_pdu.encode_release_rp())
+            except PeerAborted:
+                pass
+            self._end()
+            raise Ended("released")
+        if pdu_type != ul_pdu.P_DATA_TF:
+            self.abort(ul_pdu.ABORT_UNEXPECTED_PDU)
+            raise ul_pdu.PDUError(f"unexpected PDU type 0x{pdu_type:02X} during an operation")
+        return deque(ul_pdu.decode_pdata(body))
+
     # --- ending ------------------------------------------------------------------------------
     def release(self) -> None:
         """A-RELEASE-RQ, waiting (``acse_timeout``) for -RP; abort when it does not come."""
@@ -339,7 +365,7 @@ class LeanAssociation:
                 if pdu_type == ul_pdu.A_ABORT:
                     break
                 # a late response (P-DATA) before the RP: read past it
-        except (Silence, Ended, OSError):
+        except (Silence, Ended, PeerAborted, OSError):
             self.abort()
             return
         self._end()

@@ -1,11 +1,12 @@
-"""A lean association requestor for C-MOVE: the calling thread reads the node's answers itself.
+"""A lean association requestor for C-FIND, C-MOVE and C-GET: the calling thread reads the
+node's answers itself.
 
 pynetdicom's requestor runs a DUL thread that polls the socket and passes every PDU through its
 state machine, event queues and a pydicom decoding of each command set: a C-MOVE of a 400-image
-study, which brings 400 pending responses, cost ~0.6 ms of CPU per image on that thread and
-~0.3 ms more on the caller's (``/work/notes/s10/thread_cpu.py``), on the two cores where the
-node and our listener also run. This requestor does the requestor's part of the PS3.8 state
-machine directly on a blocking socket, with the PDUs of :mod:`workstation.net.ul_pdu`:
+study, which brings 400 pending responses, cost ~0.65 ms of CPU per image on that thread and
+~0.1-0.3 ms more on the caller's (``/work/notes/s10/thread_cpu.py``), on the two cores where
+the node and our listener also run. This requestor does the requestor's part of the PS3.8
+state machine directly on a blocking socket, with the PDUs of :mod:`workstation.net.ul_pdu`:
 
 * TCP connection within ``connect_timeout`` (TCP_NODELAY), TLS when the node asks for it;
 * A-ASSOCIATE-RQ, answered within ``acse_timeout`` by -AC (the accepted contexts and the
@@ -15,6 +16,8 @@ machine directly on a blocking socket, with the PDUs of :mod:`workstation.net.ul
 * messages (a command set and an optional data set) sent fragmented to the node's maximum
   length, and read back as :class:`Message`; silence beyond the wait given raises
   :class:`Silence`, an A-ABORT or a closed connection :class:`Ended`;
+* :meth:`LeanAssociation.responses`: the answers to one request as status fields and decoded
+  identifiers, C-STORE sub-operations on the same association (C-GET) handed to a callback;
 * A-RELEASE-RQ answered by -RP within ``acse_timeout``, else A-ABORT.
 
 Another thread may call :meth:`LeanAssociation.send` (a C-CANCEL, under a lock) and

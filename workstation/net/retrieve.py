@@ -76,6 +76,10 @@ CANCELLED = 0xFE00
 MOVE_DESTINATION_UNKNOWN = 0xA801
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
+#: A node still sending this long after our C-CANCEL gets it again, at most this many times in
+#: all (then the abort timer of ``min(dimse_timeout, 30)`` s ends it).
+CANCEL_RESEND_S = 0.5
+CANCEL_TRIES = 3
 
 #: Transfer syntaxes accepted for C-GET, each in its own presentation context where the
 #: 128-context limit allows, so the node can send every instance as it is stored.
@@ -320,11 +324,13 @@ def _drive(
     """Read a C-MOVE/C-GET's responses to the end; the result, or an exception with it."""
     cancelled = False
     timer: threading.Timer | None = None
+    sent: list[float] = []  # when C-CANCEL went out
 
     def send_cancel() -> None:
         nonlocal cancelled, timer
         cancelled = True
         if operation.is_established:
+            sent.append(time.monotonic())
             operation.send_cancel()
             timer = threading.Timer(min(node.dimse_timeout, 30.0), operation.abort)
             timer.daemon = True
@@ -359,6 +365,11 @@ def _drive(
                     state.remaining = 0
             if code in PENDING:
                 _notify(on_progress, state.progress())
+                if sent and len(sent) < CANCEL_TRIES and last - sent[-1] >= CANCEL_RESEND_S:
+                    # still going: a node can drop a C-CANCEL that arrives before it starts
+                    # the operation (pynetdicom clears them then); say it again
+                    sent.append(last)
+                    operation.send_cancel()
                 continue
             comment = str(status.get("ErrorComment", "") or "")
             result = state.result(target, code, failed_sop_instance_uids=_failed_uids(identifier),

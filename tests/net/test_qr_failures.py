@@ -165,6 +165,24 @@ def test_cancel_find_sends_c_cancel(ct_files: list[Path]) -> None:
     assert peer.cancelled_finds == 1
 
 
+def test_cancel_find_right_after_the_request(ct_files: list[Path]) -> None:
+    """A C-CANCEL right behind the C-FIND request (dropped by a node that had not started the
+    query) goes out again, and the query ends in well under the 10 s abort timer."""
+    peer = qr_peer.QrPeer(ct_files, faults=qr_peer.Faults(find_delay=0.05, find_repeat=50))
+    token = CancelToken()
+    token.cancel()
+    with peer:
+        node = RemoteNode("pyqr", peer.aet, "127.0.0.1", peer.port)
+        ds = pydicom.dcmread(ct_files[0], stop_before_pixels=True)
+        started = time.monotonic()
+        got = list(find(LocalIdentity(WS), node, "image", {
+            "StudyInstanceUID": ds.StudyInstanceUID, "SeriesInstanceUID": ds.SeriesInstanceUID,
+        }, cancel=token))  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert got == [] and peer.cancelled_finds == 1
+    assert elapsed < 3.0
+
+
 def test_find_limit_stops_the_query(ct_files: list[Path]) -> None:
     peer = qr_peer.QrPeer(ct_files, faults=qr_peer.Faults(find_delay=0.02, find_repeat=50))
     with peer:

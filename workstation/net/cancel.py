@@ -13,6 +13,12 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+#: A node still answering this long after our C-CANCEL gets it again, at most this many times
+#: in all (then the operation's abort timer ends it). Some nodes drop a C-CANCEL that arrives
+#: before they have started the operation (pynetdicom's SCP clears them then).
+CANCEL_RESEND_S = 0.5
+CANCEL_TRIES = 3
+
 
 class CancelToken:
     """Cancellation shared between whoever asks (any thread) and the operation.

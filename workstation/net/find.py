@@ -41,7 +41,7 @@ from pynetdicom.sop_class import (
 
 from workstation.net import ul_pdu
 from workstation.net.association import Context
-from workstation.net.cancel import CancelToken
+from workstation.net.cancel import CANCEL_RESEND_S, CANCEL_TRIES, CancelToken
 from workstation.net.errors import OperationTimeout, PeerAborted, QueryFailed
 from workstation.net.nodes import LocalIdentity, RemoteNode
 from workstation.net.requestor import LeanAssociation, identifier_bytes, lean_association
@@ -269,11 +269,13 @@ class _Query:
         assoc, node = self.assoc, self.node
         context_id, syntax = assoc.accepted[self.model]
         timer: threading.Timer | None = None
+        sent: list[float] = []  # when C-CANCEL went out
 
         def send_cancel() -> None:
             nonlocal timer
             self.cancelled = True
             if assoc.established:
+                sent.append(time.monotonic())
                 assoc.send(context_id, ul_pdu.encode_cancel_rq(msg_id))
                 # a peer that ignores C-CANCEL gets its association aborted
                 timer = threading.Timer(min(node.dimse_timeout, 10.0), assoc.abort)
@@ -299,6 +301,9 @@ class _Query:
                 if code in PENDING:
                     if ident is not None and not self.cancelled:
                         yield ident
+                    if sent and len(sent) < CANCEL_TRIES and last - sent[-1] >= CANCEL_RESEND_S:
+                        sent.append(last)  # dropped by a node that had not started: again
+                        assoc.send(context_id, ul_pdu.encode_cancel_rq(msg_id))
                     continue
                 if code in (0x0000, CANCELLED):
                     return

@@ -54,7 +54,7 @@ from pynetdicom.sop_class import (
 
 from workstation.net import sop_classes, ul_pdu
 from workstation.net.association import Context
-from workstation.net.cancel import CancelToken
+from workstation.net.cancel import CANCEL_RESEND_S, CANCEL_TRIES, CancelToken
 from workstation.net.errors import (
     MoveDestinationUnknown,
     NetError,
@@ -76,10 +76,6 @@ CANCELLED = 0xFE00
 MOVE_DESTINATION_UNKNOWN = 0xA801
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
-#: A node still sending this long after our C-CANCEL gets it again, at most this many times in
-#: all (then the abort timer of ``min(dimse_timeout, 30)`` s ends it).
-CANCEL_RESEND_S = 0.5
-CANCEL_TRIES = 3
 
 #: Transfer syntaxes accepted for C-GET, each in its own presentation context where the
 #: 128-context limit allows, so the node can send every instance as it is stored.

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from workstation.net import ul_pdu
 from workstation.net.part10 import part10_header
+from workstation.net.tcp import recv_exact_into
 from workstation.net.ul_pdu import AcceptedContext, AssociateRQ, PDUError
 
 __all__ = ["AcceptorHooks", "FastAcceptor"]
@@ -102,22 +103,12 @@ class _Association(threading.Thread):
     # --- socket ----------------------------------------------------------------------------------
     def _fill(self, buffer: bytearray, start: int, size: int) -> None:
         """Receive exactly ``size`` bytes into ``buffer[start:]``."""
-        view = memoryview(buffer)[start : start + size]
-        got = 0
-        recv_into = self.socket.recv_into
-        while got < size:
-            n = recv_into(view[got:], size - got)
-            if not n:
-                raise _Closed
-            got += n
+        if recv_exact_into(self.socket, memoryview(buffer)[start : start + size]) < size:
+            raise _Closed
 
     def _read_pdu_header(self) -> tuple[int, int]:
-        view, got = self._header_view, 0
-        while got < 6:
-            n = self.socket.recv_into(view[got:], 6 - got)
-            if not n:
-                raise _Closed
-            got += n
+        if recv_exact_into(self.socket, self._header_view) < 6:
+            raise _Closed
         pdu_type, _, length = _PDU_HEADER.unpack(self._header)
         return pdu_type, length
 

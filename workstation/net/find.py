@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ from pynetdicom.sop_class import (
 
 from workstation.net import ul_pdu
 from workstation.net.association import Context
-from workstation.net.cancel import CANCEL_RESEND_S, CANCEL_TRIES, CancelToken
+from workstation.net.cancel import CancelToken
 from workstation.net.errors import OperationTimeout, PeerAborted, QueryFailed
 from workstation.net.nodes import LocalIdentity, RemoteNode
 from workstation.net.requestor import LeanAssociation, identifier_bytes, lean_association
@@ -268,42 +266,29 @@ class _Query:
         msg_id = self.msg_id
         assoc, node = self.assoc, self.node
         context_id, syntax = assoc.accepted[self.model]
-        timer: threading.Timer | None = None
-        sent: list[float] = []  # when C-CANCEL went out
 
         def send_cancel() -> None:
-            nonlocal timer
             self.cancelled = True
-            if assoc.established:
-                sent.append(time.monotonic())
-                assoc.send(context_id, ul_pdu.encode_cancel_rq(msg_id))
-                # a peer that ignores C-CANCEL gets its association aborted
-                timer = threading.Timer(min(node.dimse_timeout, 10.0), assoc.abort)
-                timer.daemon = True
-                timer.start()
+            # a peer that ignores C-CANCEL gets its association aborted
+            assoc.cancel(context_id, msg_id, min(node.dimse_timeout, 10.0))
 
         assoc.send(context_id, ul_pdu.encode_find_rq(self.model, msg_id),
                    identifier_bytes(identifier, syntax))  # fmt: skip
         remove = self.cancel.add_hook(send_cancel) if self.cancel else None
-        last = time.monotonic()
         try:
             for status, ident in assoc.responses(msg_id, ul_pdu.C_FIND_RSP, syntax):
                 code = status.get("Status") if status else None
                 if code is None:
                     if self.cancelled:
                         return
-                    if time.monotonic() - last >= node.dimse_timeout * 0.95:
+                    if assoc.ended_by == "silence":
                         raise OperationTimeout(node.label, f"no C-FIND response within "
                                                f"{node.dimse_timeout:g} s; association aborted")  # fmt: skip
                     raise PeerAborted(node.label, "the peer aborted the association during "
                                       "the C-FIND")  # fmt: skip
-                last = time.monotonic()
                 if code in PENDING:
                     if ident is not None and not self.cancelled:
                         yield ident
-                    if sent and len(sent) < CANCEL_TRIES and last - sent[-1] >= CANCEL_RESEND_S:
-                        sent.append(last)  # dropped by a node that had not started: again
-                        assoc.send(context_id, ul_pdu.encode_cancel_rq(msg_id))
                     continue
                 if code in (0x0000, CANCELLED):
                     return
@@ -312,8 +297,6 @@ class _Query:
         finally:
             if remove:
                 remove()
-            if timer:
-                timer.cancel()
 
 
 def _pick_model(assoc: LeanAssociation, node: RemoteNode) -> str:

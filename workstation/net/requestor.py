@@ -56,9 +56,10 @@ from workstation.net.association import (
     require_contexts,
     tls_failure,
 )
+from workstation.net.cancel import CANCEL_RESEND_S, CANCEL_TRIES
 from workstation.net.errors import PeerAborted
 from workstation.net.nodes import LocalIdentity, RemoteNode
-from workstation.net.tcp import set_nodelay
+from workstation.net.tcp import recv_exact_into, set_nodelay
 from workstation.net.tls import client_context
 
 __all__ = [
@@ -78,6 +79,7 @@ _MAX_NEGOTIATION_PDU = 1 << 20
 _TLS_WAKE = 0.1
 
 
+_PENDING = (0xFF00, 0xFF01)
 _COUNTS = {
     0x1020: "NumberOfRemainingSuboperations",
     0x1021: "NumberOfCompletedSuboperations",
@@ -133,13 +135,22 @@ class LeanAssociation:
         self.accepted: dict[str, tuple[int, str]] = {}
         for context_id, (abstract, syntax) in self.contexts.items():
             self.accepted.setdefault(abstract, (context_id, syntax))
-        self.established = True
         self._tls = isinstance(sock, ssl.SSLSocket)
         self._reader: threading.Thread | None = None
         self._send_lock = threading.Lock()
         self._queued: list[bytes] = []
         self._pdvs: deque[tuple[int, int, memoryview]] = deque()
         self._closed = False
+        #: message ID -> (context ID, when C-CANCEL went out, the abort timer); see cancel()
+        self._cancels: dict[int, tuple[int, list[float], threading.Timer]] = {}
+        #: why :meth:`responses` stopped: "silence" (dimse_timeout, aborted here), "aborted",
+        #: "closed", "released" or "malformed"; empty while it runs
+        self.ended_by = ""
+
+    @property
+    def established(self) -> bool:
+        """Not yet released, aborted or closed."""
+        return not self._closed
 
     # --- sending -----------------------------------------------------------------------------
     def send(self, context_id: int, command: bytes, data_set: bytes | None = None) -> None:
@@ -181,13 +192,8 @@ class LeanAssociation:
     # --- receiving ---------------------------------------------------------------------------
     def _recv_exact(self, size: int) -> bytearray:
         buffer = bytearray(size)
-        view = memoryview(buffer)
-        got = 0
-        while got < size:
-            n = self.socket.recv_into(view[got:], size - got)
-            if not n:
-                raise Ended("closed")
-            got += n
+        if recv_exact_into(self.socket, memoryview(buffer)) < size:
+            raise Ended("closed")
         return buffer
 
     def _wait_readable(self, timeout: float) -> bool:
@@ -284,20 +290,38 @@ class LeanAssociation:
         requests on the association (a C-GET's sub-operations) go to ``on_store``, which
         answers them; any other message is logged and skipped.
         """
+        self.ended_by = ""
+        try:
+            yield from self._responses(message_id, answer, syntax, on_store)
+        finally:
+            cancelled = self._cancels.pop(message_id, None)
+            if cancelled is not None:
+                cancelled[2].cancel()
+
+    def _responses(
+        self,
+        message_id: int,
+        answer: int,
+        syntax: str,
+        on_store: Callable[[Message], None] | None,
+    ) -> Iterator[tuple[dict[str, Any], Dataset | None]]:
         node = self.node
         while True:
             try:
                 message = self.receive(node.dimse_timeout)
             except Silence:
+                self.ended_by = "silence"
                 self.abort()
                 yield {}, None
                 return
             except Ended as ended:
                 log.info("%s: association %s during an operation", node.label, ended.how)
+                self.ended_by = ended.how
                 yield {}, None
                 return
             except ul_pdu.PDUError as exc:
                 log.warning("%s: malformed PDU: %s", node.label, exc)
+                self.ended_by = "malformed"
                 self.abort()
                 yield {}, None
                 return
@@ -307,6 +331,7 @@ class LeanAssociation:
                 try:
                     on_store(message)  # answers it
                 except PeerAborted:  # the node went away before our answer
+                    self.ended_by = "closed"
                     yield {}, None
                     return
                 continue
@@ -315,6 +340,8 @@ class LeanAssociation:
                             "of ours", node.label, command or 0)  # fmt: skip
                 continue
             status: dict[str, Any] = {"Status": fields.us(0x0900)}
+            if status["Status"] in _PENDING:
+                self._cancel_again(message_id)
             for element, keyword in _COUNTS.items():
                 value = fields.us(element)
                 if value is not None:
@@ -330,6 +357,34 @@ class LeanAssociation:
                 except Exception:
                     log.warning("%s: unreadable identifier in a response", node.label)
             yield status, identifier
+
+    def cancel(self, context_id: int, message_id: int, abort_after: float) -> None:
+        """C-CANCEL the request ``message_id`` (any thread; a no-op once ended).
+
+        While the node goes on answering it, :meth:`responses` sends it again every
+        :data:`~workstation.net.cancel.CANCEL_RESEND_S` seconds, :data:`~workstation.net.
+        cancel.CANCEL_TRIES` times in all: some nodes drop a C-CANCEL that arrives before they
+        have started the operation (pynetdicom's SCP clears them then). A node that has not
+        ended it ``abort_after`` seconds later gets the association aborted.
+        """
+        if not self.established or message_id in self._cancels:
+            return
+        timer = threading.Timer(abort_after, self.abort)
+        timer.daemon = True
+        self._cancels[message_id] = (context_id, [time.monotonic()], timer)
+        self.send(context_id, ul_pdu.encode_cancel_rq(message_id))
+        timer.start()
+
+    def _cancel_again(self, message_id: int) -> None:
+        """A pending answer to ``message_id``: send its C-CANCEL again when due."""
+        entry = self._cancels.get(message_id)
+        if entry is None:
+            return
+        context_id, sent, _ = entry
+        now = time.monotonic()
+        if len(sent) < CANCEL_TRIES and now - sent[-1] >= CANCEL_RESEND_S:
+            sent.append(now)
+            self.send(context_id, ul_pdu.encode_cancel_rq(message_id))
 
     def _next_pdvs(self, timeout: float) -> deque[tuple[int, int, memoryview]]:
         """The PDVs of the next P-DATA-TF (a PDU may end one message and start the next: what
@@ -394,8 +449,9 @@ class LeanAssociation:
         self.socket.close()
 
     def _end(self) -> None:
-        self.established = False
         self._closed = True
+        for _, _, timer in list(self._cancels.values()):
+            timer.cancel()
         try:
             self.socket.shutdown(socket.SHUT_RDWR)
         except OSError:

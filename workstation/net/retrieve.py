@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -54,7 +54,7 @@ from pynetdicom.sop_class import (
 
 from workstation.net import sop_classes, ul_pdu
 from workstation.net.association import Context
-from workstation.net.cancel import CANCEL_RESEND_S, CANCEL_TRIES, CancelToken
+from workstation.net.cancel import CancelToken
 from workstation.net.errors import (
     MoveDestinationUnknown,
     NetError,
@@ -88,8 +88,6 @@ STORAGE_SYNTAXES = (
 #: ``store(data, calling_ae, peer) -> DIMSE status`` for C-GET: ``data`` is a Part 10 file.
 StoreCallback = Callable[[bytes, str, str], int]
 ProgressCallback = Callable[["RetrieveProgress"], None]
-#: A response's status fields by keyword (a pydicom Dataset, or a dict from the lean requestor).
-Status = Mapping[str, Any] | Dataset
 
 
 @dataclass(frozen=True)
@@ -236,7 +234,7 @@ class _State:
     received: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def update(self, status: Status) -> None:
+    def update(self, status: Mapping[str, Any]) -> None:
         with self.lock:
             remaining = status.get("NumberOfRemainingSuboperations")
             if remaining is not None:
@@ -279,61 +277,27 @@ def _failed_uids(identifier: Dataset | None) -> tuple[str, ...]:
     return tuple(str(v) for v in value if v)
 
 
-class _Operation(Protocol):
-    """What :func:`_drive` needs of the association a C-MOVE or C-GET runs on."""
-
-    @property
-    def is_established(self) -> bool: ...
-
-    def send_cancel(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class _LeanOperation:
-    """A C-MOVE or C-GET on a :class:`~workstation.net.requestor.LeanAssociation`."""
-
-    def __init__(self, assoc: LeanAssociation, context_id: int, message_id: int) -> None:
-        self.assoc, self.context_id, self.message_id = assoc, context_id, message_id
-
-    @property
-    def is_established(self) -> bool:
-        return self.assoc.established
-
-    def send_cancel(self) -> None:
-        self.assoc.send(self.context_id, ul_pdu.encode_cancel_rq(self.message_id))
-
-    def abort(self) -> None:
-        self.assoc.abort()
-
-
 def _drive(
-    operation: _Operation,
+    assoc: LeanAssociation,
+    context_id: int,
     node: RemoteNode,
     target: RetrieveTarget,
     state: _State,
-    responses: Iterable[tuple[Status, Dataset | None]],
+    responses: Iterable[tuple[Mapping[str, Any], Dataset | None]],
     on_progress: ProgressCallback | None,
     cancel: CancelToken | None,
     destination: str = "",
 ) -> RetrieveResult:
-    """Read a C-MOVE/C-GET's responses to the end; the result, or an exception with it."""
+    """Read a C-MOVE/C-GET's responses (to our request 1) to the end; the result, or an
+    exception with it."""
     cancelled = False
-    timer: threading.Timer | None = None
-    sent: list[float] = []  # when C-CANCEL went out
 
     def send_cancel() -> None:
-        nonlocal cancelled, timer
+        nonlocal cancelled
         cancelled = True
-        if operation.is_established:
-            sent.append(time.monotonic())
-            operation.send_cancel()
-            timer = threading.Timer(min(node.dimse_timeout, 30.0), operation.abort)
-            timer.daemon = True
-            timer.start()
+        assoc.cancel(context_id, 1, min(node.dimse_timeout, 30.0))
 
     remove = cancel.add_hook(send_cancel) if cancel else None
-    last = time.monotonic()
     try:
         for status, identifier in responses:
             code = status.get("Status") if status else None
@@ -341,7 +305,7 @@ def _drive(
                 if cancelled:
                     return state.result(target, None, cancelled=True,
                                         comment="cancelled; the node did not confirm")  # fmt: skip
-                if time.monotonic() - last >= node.dimse_timeout * 0.95:
+                if assoc.ended_by == "silence":
                     raise OperationTimeout(
                         node.label,
                         f"{state.method}: no response within {node.dimse_timeout:g} s; "
@@ -354,18 +318,12 @@ def _drive(
                     f"({state.completed} sub-operation(s) completed)",
                     state.result(target, None, comment="aborted by the peer"),
                 )
-            last = time.monotonic()
             state.update(status)
             if code in (SUCCESS, WARNING) and "NumberOfRemainingSuboperations" not in status:
                 with state.lock:  # optional in a final response: nothing is left
                     state.remaining = 0
             if code in PENDING:
                 _notify(on_progress, state.progress())
-                if sent and len(sent) < CANCEL_TRIES and last - sent[-1] >= CANCEL_RESEND_S:
-                    # still going: a node can drop a C-CANCEL that arrives before it starts
-                    # the operation (pynetdicom clears them then); say it again
-                    sent.append(last)
-                    operation.send_cancel()
                 continue
             comment = str(status.get("ErrorComment", "") or "")
             result = state.result(target, code, failed_sop_instance_uids=_failed_uids(identifier),
@@ -386,8 +344,6 @@ def _drive(
     finally:
         if remove:
             remove()
-        if timer:
-            timer.cancel()
 
 
 def _check_patient_root(model: str, patient_uid: str, target: RetrieveTarget, node: RemoteNode):
@@ -433,7 +389,7 @@ def move(
         state = _State(node.label, "C-MOVE")
         identifier = identifier_bytes(target.identifier(model == patient), syntax)
         assoc.send(context_id, ul_pdu.encode_move_rq(model, 1, destination), identifier)
-        return _drive(_LeanOperation(assoc, context_id, 1), node, target, state,
+        return _drive(assoc, context_id, node, target, state,
                       assoc.responses(1, ul_pdu.C_MOVE_RSP, syntax), on_progress,
                       cancel, destination)  # fmt: skip
 
@@ -525,8 +481,8 @@ def get(
         identifier = identifier_bytes(target.identifier(model == patient), syntax)
         assoc.send(context_id, ul_pdu.encode_get_rq(model, 1), identifier)
         responses = assoc.responses(1, ul_pdu.C_GET_RSP, syntax, on_store)
-        return _drive(_LeanOperation(assoc, context_id, 1), node, target, state, responses,
-                      on_progress, cancel)  # fmt: skip
+        return _drive(assoc, context_id, node, target, state, responses, on_progress,
+                      cancel)  # fmt: skip
 
 
 def split_instances(

@@ -67,6 +67,22 @@ def nodelay_handlers() -> list[tuple[Any, Any]]:
     return [(evt.EVT_CONN_OPEN, set_nodelay_on_open)]
 
 
+def recv_exact_into(sock: socket.socket, view: memoryview) -> int:
+    """Receive into all of ``view``; the bytes received, fewer when the peer closed first.
+
+    Socket errors (timeouts included) propagate.
+    """
+    size = len(view)
+    got = 0
+    recv_into = sock.recv_into
+    while got < size:
+        n = recv_into(view[got:], size - got)
+        if not n:
+            break
+        got += n
+    return got
+
+
 def _recv_exact(self: Any, nr_bytes: int) -> bytearray:
     """``AssociationSocket.recv`` reading straight into one buffer.
 
@@ -79,20 +95,14 @@ def _recv_exact(self: Any, nr_bytes: int) -> bytearray:
     """
     buffer = bytearray(nr_bytes)
     view = memoryview(buffer)
-    nr_read = 0
-    sock = self.socket
-    while nr_read < nr_bytes:
-        try:
-            got = sock.recv_into(view[nr_read:], nr_bytes - nr_read)
-        except OSError as exc:
-            self.recv_error = exc
-            raise
-        if not got:
-            del view
-            return buffer[:nr_read]
-        nr_read += got
-    del view
-    return buffer
+    try:
+        nr_read = recv_exact_into(self.socket, view)
+    except OSError as exc:
+        self.recv_error = exc
+        raise
+    finally:
+        view.release()
+    return buffer if nr_read == nr_bytes else buffer[:nr_read]
 
 
 def use_fast_recv(event: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from io import BytesIO
 from pathlib import Path
 
@@ -154,3 +155,18 @@ def test_unreadable_or_non_dicom_files_still_reported(tmp_path) -> None:
     assert read_header_lean(str(bad), _DEFER) is None
     with pytest.raises(DicomError):
         read_dataset(str(bad), header_only=True)
+
+
+def test_a_fifo_is_left_to_the_general_reader_unopened(tmp_path) -> None:
+    """Bytes from a FIFO can be read once: the lean reader must not open it (it took the first
+    16 KB, and whoever read the FIFO next waited for a writer that had gone: a series load whose
+    first file was a FIFO hung, tests/core/test_series_loader_shm_full.py)."""
+    fifo = tmp_path / "first.fifo"
+    os.mkfifo(fifo)
+    result: list = []
+    reader = threading.Thread(
+        target=lambda: result.append(read_header_lean(str(fifo), _DEFER)), daemon=True
+    )
+    reader.start()
+    reader.join(5)  # opening it would wait for a writer, and there is none
+    assert not reader.is_alive() and result == [None]

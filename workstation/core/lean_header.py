@@ -20,6 +20,7 @@ the general way (:func:`~workstation.core.dicom_file.read_dataset`);
 from __future__ import annotations
 
 import os
+import stat
 from io import BytesIO
 from struct import Struct
 
@@ -164,6 +165,8 @@ def read_header_lean(path: str | BytesIO, defer_size: int | None) -> FileDataset
     reads it, or None when the file is not the plain case this reader takes (see the module).
 
     ``path`` may also be a file received over the network, still in memory (a ``BytesIO``).
+    Anything but a regular file (a FIFO, a device) is left to the general reader unopened:
+    its bytes can be read only once.
 
     Raises
     ------
@@ -174,6 +177,8 @@ def read_header_lean(path: str | BytesIO, defer_size: int | None) -> FileDataset
         return None  # pydicom configured differently from what this reader assumes
     if isinstance(path, BytesIO):
         return _read(path, path.getbuffer().nbytes, path, defer_size)
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return None  # a FIFO or device: read once, by the general reader (not even opened here)
     with open(path, "rb", buffering=0) as f:
         return _read(f, os.fstat(f.fileno()).st_size, path, defer_size)
 

@@ -103,12 +103,18 @@ def _raise_if_truncated_pixels(path: str, source: str | BinaryIO | None = None) 
 
 
 def read_dataset(
-    path: str | os.PathLike[str] | BinaryIO, *, header_only: bool, name: str = ""
+    path: str | os.PathLike[str] | BinaryIO,
+    *,
+    header_only: bool,
+    name: str = "",
+    try_lean: bool = True,
 ) -> tuple[Dataset, bool]:
     """Read a file with pydicom, tolerating a missing preamble or file meta.
 
     ``path`` may also be a seekable binary buffer (a file received over the network, still in
-    memory); ``name`` then says what it is in error messages.
+    memory); ``name`` then says what it is in error messages. ``header_only`` reads take the
+    lean reader first (:func:`~workstation.core.lean_header.read_header_lean`, the same Dataset
+    for the usual file); ``try_lean=False`` when the caller has tried it already.
 
     Returns the dataset and whether the transfer syntax had to be inferred.
 
@@ -126,7 +132,7 @@ def read_dataset(
         source = path = os.fspath(path)
     else:
         source, path = path, name or getattr(path, "name", "") or "<in memory>"
-    ds = _read_lean(source) if header_only else None
+    ds = _read_lean(source) if header_only and try_lean else None
     try:
         # header_only: large values (pixel data among them) are left on disk until accessed, so
         # the pixel element's presence is known without reading its bytes.

@@ -204,7 +204,7 @@ def read_header_records(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 # large values (pixel data) stay on disk; the pixel element's presence is known
-                ds, _inferred = read_dataset(path, header_only=True)
+                ds, _inferred = read_dataset(path, header_only=True, try_lean=False)
         except TruncatedPixelDataError as exc:  # listed with its series; decoding will say why
             records.append(HeaderRecord(path, exc.header, True))
             if on_record is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from workstation.archive.errors import InvalidUIDError, NotAnInstanceError
+from workstation.archive.record_scan import HeaderScan
 
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UT", b"UN", b"UC", b"UR", b"SV"}
@@ -118,13 +119,14 @@ def _int(ds: Dataset, keyword: str) -> int | None:
 _ASCII_VRS = {"UI", "DA", "TM", "CS", "IS", "DS", "AS"}
 _FAST_ENCODINGS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1"}
 _FAST_ENCODINGS["ISO_IR 192"] = "utf-8"
+_CHARSET = 0x00080005
 
 
 class _Values:
     """Text values of one header, decoded directly where possible (see above)."""
 
     def __init__(self, ds: Dataset) -> None:
-        self.ds = ds
+        self._ds = ds
         try:
             charset = ds.get("SpecificCharacterSet") or ""
         except Exception:
@@ -133,10 +135,14 @@ class _Values:
             charset = "\\".join(str(c) for c in charset)
         self.encoding = _FAST_ENCODINGS.get(charset.strip(" \0"))
 
+    def dataset(self) -> Dataset:
+        """The header as pydicom reads it, for the values not decoded directly."""
+        return self._ds
+
     def _raw(self, tag: int) -> bytes | None:
         """The undecoded bytes of a raw element; None when absent, converted or deferred."""
         try:
-            elem = self.ds.get_item(tag, keep_deferred=True)  # raw until someone converts it
+            elem = self._ds.get_item(tag, keep_deferred=True)  # raw until someone converts it
         except Exception:
             return None
         if isinstance(elem, RawDataElement) and isinstance(elem.value, bytes):
@@ -147,14 +153,14 @@ class _Values:
         tag = tag_for_keyword(keyword)
         raw = self._raw(tag) if tag is not None else None
         if raw is None:
-            return _text(self.ds, keyword, limit)
+            return _text(self.dataset(), keyword, limit)
         encoding = "ascii" if dictionary_VR(tag) in _ASCII_VRS else self.encoding
         if encoding is None:
-            return _text(self.ds, keyword, limit)
+            return _text(self.dataset(), keyword, limit)
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
-            return _text(self.ds, keyword, limit)
+            return _text(self.dataset(), keyword, limit)
         return text.replace("\0", "").strip()[:limit]
 
     def integer(self, keyword: str) -> int | None:
@@ -162,7 +168,27 @@ class _Values:
         try:
             return int(text.split("\\")[0]) if text else None
         except ValueError:
-            return _int(self.ds, keyword)
+            return _int(self.dataset(), keyword)
+
+
+class _ScanValues(_Values):
+    """The same over the raw values of a :class:`~workstation.archive.record_scan.HeaderScan`;
+    what needs pydicom is read from a Dataset loaded only then."""
+
+    def __init__(self, scan: HeaderScan, load: Callable[[], Dataset]) -> None:
+        self._scan = scan
+        self._load = load
+        self._loaded: Dataset | None = None
+        charset = scan.values.get(_CHARSET, b"").decode("ascii", "replace")
+        self.encoding = _FAST_ENCODINGS.get(charset.strip(" \0"))
+
+    def dataset(self) -> Dataset:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def _raw(self, tag: int) -> bytes | None:
+        return self._scan.values.get(tag, b"")  # absent: empty, as pydicom's value would be
 
 
 def normalize_date(value: str) -> str:
@@ -243,16 +269,34 @@ def record_from_dataset(ds: Dataset) -> InstanceRecord:
         raise NotAnInstanceError(
             "a DICOMDIR (media directory), not an instance: import its folder to read it"
         )
-    v = _Values(ds)
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    media_class = (
+        str(meta.get("MediaStorageSOPClassUID", "")).rstrip("\0 ") if meta is not None else ""
+    )
+    return _record(_Values(ds), ts, media_class, "PixelData" in ds)
+
+
+def record_from_scan(scan: HeaderScan, load: Callable[[], Dataset]) -> InstanceRecord:
+    """:func:`record_from_dataset` of the header :func:`~workstation.archive.record_scan.scan_header`
+    scanned; ``load`` reads that header with pydicom, called only for a value that needs it
+    (a character set with code extensions, bytes that do not decode).
+
+    Raises
+    ------
+    InvalidUIDError
+        As :func:`record_from_dataset`.
+    """
+    return _record(_ScanValues(scan, load), scan.transfer_syntax, scan.media_sop_class,
+                   scan.has_pixel_data)  # fmt: skip
+
+
+def _record(v: _Values, ts: str, media_class: str, has_pixels: bool) -> InstanceRecord:
     sop_uid = validate_uid(v.text("SOPInstanceUID", 128), "SOPInstanceUID")
     series_uid = validate_uid(v.text("SeriesInstanceUID", 128), "SeriesInstanceUID")
     study_uid = validate_uid(v.text("StudyInstanceUID", 128), "StudyInstanceUID")
-    meta = getattr(ds, "file_meta", None)
-    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    sop_class = v.text("SOPClassUID", 64) or (
-        str(meta.get("MediaStorageSOPClassUID", "")).rstrip("\0 ") if meta is not None else ""
-    )
-    frames = v.integer("NumberOfFrames") or (1 if "PixelData" in ds else 0)
+    sop_class = v.text("SOPClassUID", 64) or media_class
+    frames = v.integer("NumberOfFrames") or (1 if has_pixels else 0)
     return InstanceRecord(
         patient_id=v.text("PatientID", 64),
         patient_name=v.text("PatientName", 324),

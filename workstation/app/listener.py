@@ -42,7 +42,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
 from workstation.archive.spool import SpooledItem, SpoolIngester
@@ -70,7 +70,11 @@ class InstanceSink(Protocol):
 
     def spool_bytes(self, data: bytes, *, sync: bool = False) -> str: ...
 
-    def index_spooled(self, items: Sequence[SpooledItem]) -> list[AddResult]: ...
+    def prepare_spooled(self, item: SpooledItem) -> Any: ...
+
+    def index_spooled(
+        self, items: Sequence[SpooledItem], prepared: Sequence[Any] | None = None
+    ) -> list[AddResult]: ...
 
 
 AckMode = Literal["spooled", "synced", "indexed"]

@@ -169,8 +169,18 @@ class Archive:
         except OSError as exc:
             raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
 
-    def index_spooled(self, items: Sequence[SpooledItem]) -> list[AddResult]:
+    def prepare_spooled(self, item: SpooledItem) -> Prepared:
+        """Identify and hash one spooled instance (its header read, its content hashed), ready
+        for :meth:`index_spooled`; never raises (a bad file is a rejection to quarantine)."""
+        return store.prepare_spooled(item.path, item.data, item.source)
+
+    def index_spooled(
+        self, items: Sequence[SpooledItem], prepared: Sequence[Prepared] | None = None
+    ) -> list[AddResult]:
         """Index spooled instances in one commit; one result per item, in order.
+
+        ``prepared``: what :meth:`prepare_spooled` gave for each item, when the caller prepared
+        them as they arrived (the spool ingester does); else they are prepared here.
 
         Imported ones are renamed from ``spool/`` into the store, duplicates removed, conflicts
         kept aside; rejected ones (unreadable, bad UIDs) go to ``quarantine/``. Every outcome
@@ -181,7 +191,8 @@ class Archive:
         ArchiveWriteError
             When the commit fails (disk full): every file stays in ``spool/``.
         """
-        prepared = [store.prepare_spooled(i.path, i.data, i.source) for i in items]
+        if prepared is None:
+            prepared = [self.prepare_spooled(i) for i in items]
         results = self.commit(prepared)
         stamp = ""
         for item, res in zip(prepared, results, strict=True):

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from workstation.archive.results import AddResult
 
@@ -73,7 +73,11 @@ class SpooledItem:
 class SpoolIndex(Protocol):
     """What the ingester needs of the archive."""
 
-    def index_spooled(self, items: Sequence[SpooledItem]) -> list[AddResult]: ...
+    def prepare_spooled(self, item: SpooledItem) -> Any: ...
+
+    def index_spooled(
+        self, items: Sequence[SpooledItem], prepared: Sequence[Any] | None = None
+    ) -> list[AddResult]: ...
 
 
 ResultCallback = Callable[[Hashable, AddResult], None]
@@ -149,7 +153,10 @@ class SpoolIngester:
             first = self._queue.get()
             if first is _STOP:
                 return
+            # Each instance is prepared (header read, content hashed) as it is taken, in the
+            # gaps between arrivals, so a batch that closes has only its commit left to do.
             batch = [first]
+            prepared = [self._prepare(first)]  # type: ignore[arg-type]
             deadline = time.monotonic() + self.max_wait
             while len(batch) < self.max_batch:
                 try:
@@ -160,12 +167,21 @@ class SpoolIngester:
                     stopping = True
                     break
                 batch.append(item)
-            self._index(batch, stopping)  # type: ignore[arg-type]
+                prepared.append(self._prepare(item))  # type: ignore[arg-type]
+            self._index(batch, prepared, stopping)  # type: ignore[arg-type]
 
-    def _index(self, batch: list[SpooledItem], stopping: bool) -> None:
+    def _prepare(self, item: SpooledItem) -> Any:
+        try:
+            return self._archive.prepare_spooled(item)
+        except Exception:  # prepared again by the commit, which reports what is wrong
+            log.exception("preparing spooled %s failed", item.path)
+            return None
+
+    def _index(self, batch: list[SpooledItem], prepared: list[Any], stopping: bool) -> None:
+        ready = None if any(p is None for p in prepared) else prepared
         while True:
             try:
-                results = self._archive.index_spooled(batch)
+                results = self._archive.index_spooled(batch, ready)
                 break
             except Exception:
                 log.exception("indexing %d spooled instances failed; they stay spooled", len(batch))

@@ -1,15 +1,15 @@
 """The index record of an instance read straight from the bytes of its Part 10 file.
 
-Every received instance is indexed by the spool ingester, on a thread beside the one that
-answers the sender's C-STOREs. Reading its record through pydicom (the lean header reader, then
-~20 values of a Dataset of ~100 raw elements) held the GIL for ~0.3 ms per CT image, and that
-wait sat on the path of every C-STORE answer (a C-MOVE ran 0.63-0.70x DCMTK's rate with it,
-0.81-0.91x without it: ``/work/notes/s10/ablate2.py``). :func:`scan_header` walks the top-level
-elements with ``struct`` over the bytes and keeps only the raw values the index needs; nested
-sequences are stepped over, not parsed. The values are then decoded exactly as
-:func:`~workstation.archive.attributes.record_from_dataset` decodes raw values, and whatever
-that would hand to pydicom (a character set other than the default, Latin-1 or UTF-8; bytes
-that do not decode) still goes to pydicom, on a Dataset read only then.
+Every received instance is indexed by the spool ingester, on a thread beside the one that answers
+the sender's C-STOREs. Reading its record through pydicom (the lean header reader, then ~20 values
+of a Dataset of ~100 raw elements) held the GIL for ~0.23 ms per CT image, and that wait sat on the
+path of every C-STORE answer (in an ablation, a C-MOVE into the archive ran at 0.63-0.70x DCMTK's
+rate with it and 0.81-0.91x without it). :func:`scan_header` walks the top-level elements with
+``struct`` over the bytes and keeps only the raw values the index needs; nested sequences are
+stepped over, not parsed. The values are then decoded exactly as
+:func:`~workstation.archive.attributes.record_from_dataset` decodes raw values, and whatever that
+would hand to pydicom (a character set other than the default, Latin-1 or UTF-8; bytes that do not
+decode) still goes to pydicom, on a Dataset read only then.
 
 It takes what pydicom reads without heuristics: preamble and ``DICM``, an explicit VR little
 endian file meta, a little endian transfer syntax that is not deflated (implicit or explicit VR,

@@ -194,7 +194,7 @@ def read_record_bytes(data: bytes | memoryview, source: str) -> InstanceRecord |
     """:func:`read_record` of a complete Part 10 file held in memory.
 
     The plain case is read by :func:`~workstation.archive.record_scan.scan_header` without
-    building a pydicom Dataset (~0.05 ms instead of ~0.3 for a CT header); the rest as before.
+    building a pydicom Dataset (0.06 ms instead of 0.23 for a CT header); the rest as before.
     """
     data = data if isinstance(data, bytes) else bytes(data)
     scan = scan_header(data)

@@ -12,8 +12,9 @@ Orthanc runs on loopback (its own storage, no plugins, TCP_NODELAY=1) holding th
   index; TCP_NODELAY=1), timed from the ``movescu`` start to its exit;
 * ours, C-MOVE into plain files: our ``move`` into our ``StorageListener`` (fast engine) whose
   store callback writes each file into a folder, no archive: the same job as movescu+storescp;
-* ours, C-GET: the same ``retrieve`` by C-GET (an image-level C-FIND first, to know the SOP
-  classes, then C-GET into the archive);
+* ours, C-GET: the same ``retrieve`` by C-GET (a study-level C-FIND first for the SOP Classes
+  in Study, which Orthanc answers; an image-level listing where a node does not), then C-GET
+  into the archive;
 * DCMTK, C-GET: ``getscu`` writing plain files;
 * C-FIND latency at STUDY level (patient ID key): our ``find`` (a new association per query)
   against ``findscu`` (a new process per query, so its start-up is included: reported apart).
@@ -300,7 +301,7 @@ def main() -> int:
         "ours_move_pynetdicom": "  the same, pynetdicom engine",
         "ours_move_files": "ours: C-MOVE into our listener, files, no index",
         "dcmtk_move": "DCMTK: movescu -> storescp (files, no index)",
-        "ours_get": "ours: C-GET into the archive (find first)",
+        "ours_get": "ours: C-GET into the archive (study find first)",
         "dcmtk_get": "DCMTK: getscu (files, no index)",
     }
     for key, label in labels.items():

@@ -215,6 +215,41 @@ def test_resume_fetches_only_what_is_missing(
     assert sum(r.completed for r in report.results) == 128 - len(have)
 
 
+def test_a_c_get_with_nothing_local_asks_the_study_its_sop_classes(
+    peer: Peer, data: Data, archive: Archive, monkeypatch
+) -> None:
+    """Orthanc answers SOP Classes in Study: one study-level query instead of listing the images
+    (one C-FIND answer per instance). DCMTK's dcmqrscp does not: the images are listed. Either
+    way the study arrives whole; a study the node does not have is said so."""
+    import workstation.app.retrieve_service as rs
+
+    levels: list[str] = []
+
+    def counting_find(identity, node, level, *args, **kwargs):  # noqa: ANN001, ANN202
+        levels.append(level.upper())
+        return find(identity, node, level, *args, **kwargs)
+
+    monkeypatch.setattr(rs, "find", counting_find)
+    mr = header(data.mr[0])
+    service = RetrieveService(archive, peer.identity)
+    classes = service.study_sop_classes(peer.node, mr.StudyInstanceUID)
+    if peer.kind == "orthanc":
+        assert classes == [str(mr.SOPClassUID)]
+    else:
+        assert classes is None
+    levels.clear()
+    report = service.retrieve(peer.node, mr.StudyInstanceUID, method="C-GET")
+    assert report.outcome == "complete", report.message
+    assert (report.arrived, report.on_node) == (128, 128)
+    if peer.kind == "orthanc":
+        assert levels == ["STUDY"]
+    else:
+        assert levels[0] == "STUDY" and "IMAGE" in levels
+    assert service.study_sop_classes(peer.node, "1.2.3.4.5.6.7.8.9") == []
+    none = service.retrieve(peer.node, "1.2.3.4.5.6.7.8.9", method="C-GET")
+    assert none.outcome == "failed" and "has no instances" in none.message
+
+
 def test_move_to_unknown_destination(peer: Peer, data: Data) -> None:
     target = RetrieveTarget(header(data.ct[0]).StudyInstanceUID)
     started = time.monotonic()

@@ -240,13 +240,14 @@ def main() -> int:
             return 2
     import pydicom
 
+    from workstation.app.cli_network import LISTENER_SWITCH_INTERVAL
     from workstation.net.nodes import LocalIdentity, RemoteNode
 
     files = [Path(p) for p in uncompressed_series(N)]
     size = sum(p.stat().st_size for p in files)
     first = pydicom.dcmread(files[0], stop_before_pixels=True)
     study, patient_id = str(first.StudyInstanceUID), str(first.PatientID)
-    sys.setswitchinterval(0.0002)  # as 'workstation retrieve' and 'listen' run (see cli_network)
+    sys.setswitchinterval(LISTENER_SWITCH_INTERVAL)  # as 'workstation retrieve' and 'listen' run
     ours_port, storescp_port = free_port(), free_port()
     identity = LocalIdentity(OURS, ours_port)
     times: dict[str, list[float]] = {k: [] for k in ("ours_move", "ours_move_pynetdicom",

@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from workstation.app.cli_network import (
+    LISTENER_SWITCH_INTERVAL,
     add_listener_tls_options,
     check_listener_tls,
     describe_listener_tls,
@@ -469,6 +470,9 @@ def cmd_retrieve(args: argparse.Namespace, services: Services) -> int:
                               journal=services.home / "retrieve_journal.jsonl")  # fmt: skip
     token = CancelToken()
     bar = _ProgressBar(not args.quiet and not args.json)
+    # As for 'listen': the C-STOREs (C-MOVE) or the C-GET's own answers are received while
+    # the ingester reads headers; a thread woken by its socket should not wait 5 ms for the GIL.
+    sys.setswitchinterval(LISTENER_SWITCH_INTERVAL)
     try:
         with _CancelOnInterrupt(token):
             report = service.retrieve(node, args.study, args.series, method=method,

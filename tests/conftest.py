@@ -35,3 +35,14 @@ def corpus_dir() -> Path:
     if not corpus_available():
         pytest.skip(f"DICOM corpus not found at {CORPUS_DIR} (set WORKSTATION_CORPUS)")
     return CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Every file of the corpus (MANIFEST.tsv and README.txt left out), sorted."""
+    return sorted(
+        Path(root, n)
+        for root, _, names in os.walk(corpus_dir)
+        for n in names
+        if n not in ("MANIFEST.tsv", "README.txt")
+    )

@@ -4,9 +4,7 @@ reading gives, on every corpus file and on the structures the scan steps over.""
 from __future__ import annotations
 
 import io
-import os
 import random
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -22,7 +20,7 @@ from pydicom.uid import (
 
 from workstation.archive import store
 from workstation.archive.attributes import record_from_scan
-from workstation.archive.record_scan import scan_header
+from workstation.archive.record_scan import RECORD_TAGS, scan_header
 
 
 def _before(data: bytes) -> object:
@@ -40,18 +38,9 @@ def _no_pydicom() -> Dataset:
     raise AssertionError("the record needed pydicom's Dataset")
 
 
-def _corpus_files(corpus_dir: Path) -> list[Path]:
-    return sorted(
-        Path(root, n)
-        for root, _, names in os.walk(corpus_dir)
-        for n in names
-        if n not in ("MANIFEST.tsv", "README.txt")
-    )
-
-
-def test_same_record_as_pydicom_on_every_corpus_file(corpus_dir) -> None:
+def test_same_record_as_pydicom_on_every_corpus_file(corpus_files) -> None:
     scanned = 0
-    for path in _corpus_files(corpus_dir):
+    for path in corpus_files:
         data = path.read_bytes()
         assert _now(data) == _before(data), path
         scanned += scan_header(data) is not None
@@ -75,6 +64,29 @@ def test_a_plain_ct_needs_no_dataset_and_a_code_extension_charset_does(corpus_di
     record = record_from_scan(scan, load)
     assert loads and record == _before(japanese)
     assert not record.patient_name.isascii()
+
+
+def test_an_attribute_not_scanned_for_is_read_by_pydicom_never_taken_as_absent(
+    corpus_dir,
+) -> None:
+    """The scan's list of attributes is a speed-up only: a record built from a scan that did not
+    look for some of them (the charset among them) reads those through pydicom."""
+    for data in (
+        sorted((corpus_dir / "ct_series").rglob("*.dcm"))[0].read_bytes(),
+        (corpus_dir / "charsets/pydicom/chrJapMulti.dcm").read_bytes(),
+    ):
+        partial = RECORD_TAGS - {0x00100010, 0x00080005, 0x00200013}  # name, charset, number
+        scan = scan_header(data, partial)
+        assert scan is not None and 0x00100010 not in scan.values
+        loads: list[int] = []
+
+        def load(data: bytes = data, loads: list[int] = loads) -> Dataset:
+            loads.append(1)
+            return pydicom.dcmread(io.BytesIO(data), force=True)
+
+        record = record_from_scan(scan, load)
+        assert loads and record == _before(data)
+        assert record.patient_name and record.instance_number is not None
 
 
 def _with_sequences(syntax: pydicom.uid.UID) -> bytes:

@@ -122,6 +122,12 @@ _FAST_ENCODINGS["ISO_IR 192"] = "utf-8"
 _CHARSET = 0x00080005
 
 
+def _fast_encoding(charset: str) -> str | None:
+    """The codec that decodes text of this Specific Character Set directly (backslash-joined
+    when several values); None: pydicom's decoding."""
+    return _FAST_ENCODINGS.get(charset.strip(" \0"))
+
+
 class _Values:
     """Text values of one header, decoded directly where possible (see above)."""
 
@@ -133,7 +139,7 @@ class _Values:
             charset = "?"
         if not isinstance(charset, str):  # several values: code extensions (ISO 2022)
             charset = "\\".join(str(c) for c in charset)
-        self.encoding = _FAST_ENCODINGS.get(charset.strip(" \0"))
+        self.encoding = _fast_encoding(charset)
 
     def dataset(self) -> Dataset:
         """The header as pydicom reads it, for the values not decoded directly."""
@@ -180,7 +186,7 @@ class _ScanValues(_Values):
         self._load = load
         self._loaded: Dataset | None = None
         charset = scan.values.get(_CHARSET, b"").decode("ascii", "replace")
-        self.encoding = _FAST_ENCODINGS.get(charset.strip(" \0"))
+        self.encoding = _fast_encoding(charset) if _CHARSET in scan.wanted else None
 
     def dataset(self) -> Dataset:
         if self._loaded is None:
@@ -188,6 +194,8 @@ class _ScanValues(_Values):
         return self._loaded
 
     def _raw(self, tag: int) -> bytes | None:
+        if tag not in self._scan.wanted:
+            return None  # not scanned for: pydicom reads it
         return self._scan.values.get(tag, b"")  # absent: empty, as pydicom's value would be
 
 

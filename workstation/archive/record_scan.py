@@ -28,7 +28,8 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
-#: The top-level attributes an index record is made of (see ``attributes.record_from_dataset``).
+#: The top-level attributes an index record is made of (``attributes.record_from_dataset``); one
+#: it reads and this list lacks is read through pydicom (slower, never wrong).
 RECORD_KEYWORDS = (
     "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyDate", "StudyTime",
     "AccessionNumber", "Modality", "ReferringPhysicianName", "StudyDescription",
@@ -36,7 +37,7 @@ RECORD_KEYWORDS = (
     "BodyPartExamined", "StudyInstanceUID", "SeriesInstanceUID", "StudyID", "SeriesNumber",
     "InstanceNumber", "NumberOfFrames",
 )  # fmt: skip
-_WANTED = frozenset(tag_for_keyword(k) for k in RECORD_KEYWORDS)
+RECORD_TAGS = frozenset(tag_for_keyword(k) for k in RECORD_KEYWORDS)
 _PIXEL_DATA = 0x7FE00010
 _DIRECTORY_RECORDS = 0x00041220
 _TRANSFER_SYNTAX = 0x00020010
@@ -64,7 +65,10 @@ class HeaderScan:
     ----------
     values : dict of int to bytes
         The raw values (as written, padding included) of the top-level elements among
-        :data:`RECORD_KEYWORDS` present in the data set, by tag.
+        ``wanted`` present in the data set, by tag.
+    wanted : frozenset of int
+        The tags scanned for: one outside it was not looked for (absent from ``values`` says
+        nothing about the data set).
     transfer_syntax : str
         The file meta's Transfer Syntax UID.
     media_sop_class : str
@@ -74,13 +78,15 @@ class HeaderScan:
     """
 
     values: dict[int, bytes]
+    wanted: frozenset[int]
     transfer_syntax: str
     media_sop_class: str
     has_pixel_data: bool
 
 
-def scan_header(data: bytes) -> HeaderScan | None:
-    """Scan a Part 10 file held in memory; None when it is not the plain case (see the module)."""
+def scan_header(data: bytes, wanted: frozenset[int] = RECORD_TAGS) -> HeaderScan | None:
+    """Scan a Part 10 file held in memory for the raw values of the ``wanted`` top-level tags;
+    None when it is not the plain case (see the module)."""
     if len(data) < 144 or data[128:132] != b"DICM":
         return None
     try:
@@ -100,10 +106,11 @@ def scan_header(data: bytes) -> HeaderScan | None:
         if (not (0x40 < b4 < 0x5B and 0x40 < b5 < 0x5B)) != implicit:
             return None  # the data set disagrees with its transfer syntax: pydicom's heuristics
         values: dict[int, bytes] = {}
-        has_pixels = _walk(data, pos, implicit, values, _WANTED, _DATA_SET)[1]
+        has_pixels = _walk(data, pos, implicit, values, wanted, _DATA_SET)[1]
     except (_NotPlain, RecursionError):
         return None
-    return HeaderScan(values, syntax, _uid(meta.get(_MEDIA_SOP_CLASS, b"")), has_pixels)
+    media_class = _uid(meta.get(_MEDIA_SOP_CLASS, b""))
+    return HeaderScan(values, wanted, syntax, media_class, has_pixels)
 
 
 _META_WANTED = frozenset((_TRANSFER_SYNTAX, _MEDIA_SOP_CLASS))

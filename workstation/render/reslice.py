@@ -7,8 +7,12 @@ along the plane's normal, combined by maximum (MIP), minimum (MinIP) or mean.
 
 A slab whose pixels fall on voxel centres (the axial slab of an axial acquisition) is a plain
 max / min / mean of the voxel planes within it, made in numpy (:mod:`workstation.render.grid_slab`:
-20 mm MIP of 512x512x400 ~1.4 ms against ~9 ms for vtkImageReslice). Every other slab (coronal,
-sagittal, oblique, or one with a chosen sample spacing) is sampled by ``vtkImageReslice``.
+20 mm MIP of 512x512x400 ~1.4 ms against ~9 ms for vtkImageReslice). A slab that vtkImageReslice
+maps by a permutation of the axes (the coronal and sagittal slabs of an axial stack) is sampled by
+vtkImageReslice's fast path; any other linear slab (oblique, double-oblique, turned in plane) by
+the compiled kernel of :mod:`workstation.render.slab_kernel`, which samples where its rays cross
+the voxel planes (20 mm double-oblique MIP of 512x512x400: ~30 ms against ~65 ms). Thin planes,
+nearest and cubic interpolation and a chosen sample spacing are vtkImageReslice's.
 
 Pixel ``(col, row)`` of the output lies at
 ``centre + (col - (cols - 1) / 2) * pixel_mm * x_axis + (row - (rows - 1) / 2) * pixel_mm * y_axis``
@@ -28,6 +32,7 @@ from vtkmodules.util.vtkConstants import VTK_FLOAT
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkImagingCore import vtkImageReslice
 
+from workstation.render import slab_kernel
 from workstation.render.grid_slab import GridSlab, bilinear, linear_axis
 from workstation.render.volume_image import VolumeImage, _matrix, _vtk_index_image
 
@@ -316,10 +321,24 @@ class Reslicer:
         interpolation: str,
         slab_spacing_mm: float | None,
     ) -> np.ndarray:
-        """The plane or slab sampled by vtkImageReslice."""
+        """The plane or slab sampled: a linear slab at one sample per voxel step on the voxel
+        planes its rays cross (:mod:`workstation.render.slab_kernel`), anything else (or that
+        slab where the kernel cannot run) by vtkImageReslice."""
         cols, rows = plane.size
+        index_from_plane = self._index_from_patient @ plane._frame()
+        if (
+            slab_mm > 0
+            and interpolation == "linear"
+            and not slab_spacing_mm
+            and not _permutation(index_from_plane)  # vtkImageReslice's fast path
+        ):
+            out = slab_kernel.slab(
+                self.volume.values, index_from_plane, plane.size, plane.pixel_mm, slab_mm, mode
+            )
+            if out is not None:
+                return out
         r = self._filter()
-        r.SetResliceAxes(_matrix(self._index_from_patient @ plane._frame()))
+        r.SetResliceAxes(_matrix(index_from_plane))
         px = plane.pixel_mm
         if slab_mm > 0:
             n, step = self.slab_sampling(slab_mm, slab_spacing_mm, plane.normal)
@@ -366,6 +385,13 @@ class Reslicer:
             (cols - 1) / 2 - 2 * (half.size[0] - 1) / 2,
             (rows - 1) / 2 - 2 * (half.size[1] - 1) / 2,
         )
+
+
+def _permutation(m: np.ndarray) -> bool:
+    """Whether the 3x3 part of ``m`` maps each plane axis onto one volume axis (scaled)."""
+    a = np.abs(m[:3, :3])
+    big = a > _GRID_TOL * a.max()
+    return bool((big.sum(axis=0) == 1).all() and (big.sum(axis=1) == 1).all())
 
 
 def _upsample2(small: np.ndarray, rows: int, cols: int, off_c: float, off_r: float) -> np.ndarray:

@@ -20,6 +20,7 @@ import pytest
 
 from workstation.app.retrieve_service import RetrieveService
 from workstation.archive.archive import Archive
+from workstation.net.cancel import CancelToken
 from workstation.net.echo import echo
 from workstation.net.errors import (
     AssociationRejected,
@@ -248,6 +249,38 @@ def test_a_c_get_with_nothing_local_asks_the_study_its_sop_classes(
     assert service.study_sop_classes(peer.node, "1.2.3.4.5.6.7.8.9") == []
     none = service.retrieve(peer.node, "1.2.3.4.5.6.7.8.9", method="C-GET")
     assert none.outcome == "failed" and "has no instances" in none.message
+
+
+@pytest.mark.parametrize("method", ["C-MOVE", "C-GET"])
+def test_cancel_while_listing_what_the_node_has(
+    peer: Peer, data: Data, archive: Archive, method: str, monkeypatch
+) -> None:
+    """Cancel pressed while the retrieve asks the node what it has (the study's SOP classes for
+    a C-GET, the image listing for a resume): the retrieve says it was cancelled, not that the
+    node lacks the study, and fetches nothing."""
+    import workstation.app.retrieve_service as rs
+
+    token = CancelToken()
+
+    def cancelled_find(identity, node, level, *args, **kwargs):  # noqa: ANN001, ANN202
+        token.cancel()  # the user's click lands as the query goes out
+        return find(identity, node, level, *args, **kwargs)
+
+    monkeypatch.setattr(rs, "find", cancelled_find)
+    mr = header(data.mr[0])
+    if method == "C-MOVE":  # a resume: something is already local, so the node is listed first
+        assert archive.add_file(data.mr[0]).ok
+    before = len(RetrieveService(archive, peer.identity).local_instances(mr.StudyInstanceUID))
+    report = RetrieveService(archive, peer.identity).retrieve(
+        peer.node, mr.StudyInstanceUID, method=method, cancel=token
+    )
+    assert report.outcome == "cancelled", report.message
+    assert "has no instances" not in report.message
+    assert "retrieve again" in report.message
+    assert report.arrived == 0 and report.results == ()
+    assert (
+        len(RetrieveService(archive, peer.identity).local_instances(mr.StudyInstanceUID)) == before
+    )
 
 
 def test_move_to_unknown_destination(peer: Peer, data: Data) -> None:

@@ -333,6 +333,8 @@ class RetrieveService:
                     remote = {}  # the node does not have the study
             if (local_before or method == "C-GET") and classes is None:
                 remote = self.remote_instances(node, study_uid, series_uid, cancel)
+            if cancel.cancelled:
+                remote = None  # a listing cut short is not what the node has
             targets = self._targets(study_uid, series_uid, patient_id, local_before, remote)
             if targets and not cancel.cancelled:
                 if method == "C-GET":

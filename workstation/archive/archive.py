@@ -291,13 +291,16 @@ class Archive:
                     continue
                 ids = {"sop_instance_uid": rec.sop_uid, "study_instance_uid": rec.study_uid}
                 existing = seen.get(rec.sop_uid) or self.index.existing(conn, rec.sop_uid)
-                if existing and existing[0] == item.digest:
+                if existing and _offered_matches(existing[0], item):
                     redundant.append(item)
                     results.append(
                         AddResult(AddStatus.DUPLICATE, item.source, **ids, stored_path=existing[1])
                     )
                     continue
-                kept = existing and self.index.kept_conflict(conn, rec.sop_uid, item.digest)
+                kept = existing and next(
+                    (rel for digest, rel in self.index.kept_conflicts(conn, rec.sop_uid)
+                     if _offered_matches(digest, item)), "",
+                )  # fmt: skip
                 if kept:
                     redundant.append(item)
                     results.append(
@@ -504,3 +507,19 @@ def _tree_size(root: Path) -> tuple[int, int]:
             except OSError:
                 pass
     return n, size
+
+
+def _offered_matches(stored: str, item: Prepared) -> bool:
+    """Whether a prepared copy has the content of a stored digest (see
+    :func:`~workstation.archive.store.same_content`; the offered bytes are its temp file)."""
+
+    def data() -> bytes:
+        with open(item.tmp_path, "rb") as fh:
+            return fh.read()
+
+    if not item.tmp_path:  # found held when prepared: its digest is the stored one it matched
+        return stored == item.digest
+    try:
+        return store.same_content(stored, item.digest, data)
+    except OSError:  # unreadable: not known to be the same; its placing reports the error
+        return False

@@ -1,10 +1,16 @@
 """What the index keeps about one instance, read from its header; UID checks; the content hash.
 
-The content hash is the SHA-256 of the bytes *after* the File Meta Information (group 0002).
-Two copies of one instance that travelled different routes (imported from a CD, received over
-the network) carry different meta headers (source AE title, implementation version) but the
-same data set; hashing the data set only makes them duplicates, not conflicts. Files without a
-meta header are hashed whole.
+The content hash is a hash of the bytes *after* the File Meta Information (group 0002). Two
+copies of one instance that travelled different routes (imported from a CD, received over the
+network) carry different meta headers (source AE title, implementation version) but the same data
+set; hashing the data set only makes them duplicates, not conflicts. Files without a meta header
+are hashed whole.
+
+The hash is BLAKE3, written ``b3:`` + 64 hex digits: a cryptographic hash at ~6 GB/s on one core
+(0.09 ms for a 512x512 CT image, against 0.30 ms for SHA-256 with the CPU's SHA instructions;
+it runs for every instance received, beside the network threads). Archives written before kept
+SHA-256, as 64 hex digits without a prefix; those digests stay valid: :func:`content_matches`
+compares data with a digest of either kind, by the digest's own algorithm.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from blake3 import blake3
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -79,10 +86,35 @@ def dataset_offset(data: bytes | memoryview) -> int:
     return min(pos, end)
 
 
+BLAKE3_PREFIX = "b3:"
+
+
 def content_hash(data: bytes | memoryview) -> str:
-    """SHA-256 (hex) of the data set bytes, the File Meta Information excluded."""
+    """BLAKE3 (``b3:`` + hex) of the data set bytes, the File Meta Information excluded."""
+    view = memoryview(data)
+    return BLAKE3_PREFIX + blake3(view[dataset_offset(view) :]).hexdigest()
+
+
+def legacy_content_hash(data: bytes | memoryview) -> str:
+    """SHA-256 (hex, no prefix) of the data set bytes: the digest of archives written before."""
     view = memoryview(data)
     return hashlib.sha256(view[dataset_offset(view) :]).hexdigest()
+
+
+def same_algorithm(a: str, b: str) -> bool:
+    """Whether two digests were made by the same hash (both BLAKE3, or both legacy SHA-256)."""
+    return a.startswith(BLAKE3_PREFIX) == b.startswith(BLAKE3_PREFIX)
+
+
+def content_matches(digest: str, data: bytes | memoryview) -> bool:
+    """Whether ``data``'s data set has ``digest``, by the algorithm ``digest`` was made with."""
+    ours = content_hash(data) if digest.startswith(BLAKE3_PREFIX) else legacy_content_hash(data)
+    return ours == digest
+
+
+def digest_hex(digest: str) -> str:
+    """The hex digits of a digest, without its algorithm prefix (for file names)."""
+    return digest.removeprefix(BLAKE3_PREFIX)
 
 
 def _text(ds: Dataset, keyword: str, limit: int = 256) -> str:

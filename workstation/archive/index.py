@@ -219,13 +219,12 @@ class Index:
         return (row[0], row[1]) if row else None
 
     @staticmethod
-    def kept_conflict(conn: sqlite3.Connection, sop_uid: str, digest: str) -> str:
-        """Relative path of a kept-aside copy with this content, or empty."""
-        row = conn.execute(
-            "SELECT rel_path FROM conflict WHERE sop_uid = ? AND content_hash = ?",
-            (sop_uid, digest),
-        ).fetchone()
-        return row[0] if row else ""
+    def kept_conflicts(conn: sqlite3.Connection, sop_uid: str) -> list[tuple[str, str]]:
+        """(content hash, relative path) of each copy of ``sop_uid`` kept aside."""
+        rows = conn.execute(
+            "SELECT content_hash, rel_path FROM conflict WHERE sop_uid = ?", (sop_uid,)
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def indexed_paths(self) -> dict[str, str]:
         """Relative path -> SOP Instance UID of every indexed instance."""

@@ -39,6 +39,7 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,11 @@ from pydicom.dataset import Dataset
 from workstation.archive.attributes import (
     InstanceRecord,
     content_hash,
+    content_matches,
+    digest_hex,
     record_from_dataset,
     record_from_scan,
+    same_algorithm,
 )
 from workstation.archive.errors import NotAnInstanceError
 from workstation.archive.index import connect
@@ -79,7 +83,9 @@ class Prepared:
     record : InstanceRecord or None
         None when the file was rejected.
     digest : str
-        Content hash (see :func:`~workstation.archive.attributes.content_hash`).
+        Content hash (see :func:`~workstation.archive.attributes.content_hash`); when the
+        index held the same content as it was checked, the stored digest it matched (of the
+        older algorithm, for an instance archived before).
     size : int
         File size in bytes.
     tmp_path : str
@@ -106,7 +112,7 @@ def instance_rel_path(rec: InstanceRecord) -> str:
 
 
 def conflict_rel_path(rec: InstanceRecord, digest: str) -> str:
-    return f"{CONFLICT_DIR}/{rec.sop_uid}/{digest[:16]}.dcm"
+    return f"{CONFLICT_DIR}/{rec.sop_uid}/{digest_hex(digest)[:16]}.dcm"
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -150,8 +156,22 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def _already_held(root: Path, sop_uid: str, digest: str) -> bool:
-    """True when the index holds this content for ``sop_uid``, as instance or kept conflict."""
+def same_content(stored: str, offered: str, data: Callable[[], bytes | memoryview]) -> bool:
+    """Whether an offered copy (digest ``offered``) has the content of a stored digest.
+
+    Digests of one algorithm are compared as they are; a stored digest of the older algorithm
+    (SHA-256, see :mod:`workstation.archive.attributes`) is checked against the offered bytes,
+    which ``data()`` gives (read only then: rare, a copy of an instance archived before).
+    """
+    if same_algorithm(stored, offered):
+        return stored == offered
+    return content_matches(stored, data())
+
+
+def _already_held(root: Path, sop_uid: str, digest: str, data: bytes | memoryview) -> str:
+    """The stored digest under which the index holds this content for ``sop_uid`` (as instance
+    or kept conflict; ``digest`` itself, or one an archive of before made of the same content),
+    or empty."""
     db = Path(root) / INDEX_NAME
     try:
         inode = os.stat(db).st_ino
@@ -166,12 +186,12 @@ def _already_held(root: Path, sop_uid: str, digest: str) -> bool:
         conn = connect(db)
         conn.execute("PRAGMA query_only = 1")
         conns[key] = conn
-    row = conn.execute(
-        "SELECT 1 FROM instance WHERE sop_uid = ? AND content_hash = ? UNION ALL "
-        "SELECT 1 FROM conflict WHERE sop_uid = ? AND content_hash = ? LIMIT 1",
-        (sop_uid, digest, sop_uid, digest),
-    ).fetchone()
-    return row is not None
+    rows = conn.execute(
+        "SELECT content_hash FROM instance WHERE sop_uid = ? UNION ALL "
+        "SELECT content_hash FROM conflict WHERE sop_uid = ?",
+        (sop_uid, sop_uid),
+    ).fetchall()
+    return next((stored for (stored,) in rows if same_content(stored, digest, lambda: data)), "")
 
 
 def _reject(source: str, reason: str, *, write_failed: bool = False) -> Prepared:
@@ -228,8 +248,9 @@ def prepare_file(path: str, root: str, source: str = "") -> Prepared:
     except OSError as exc:
         return _reject(source, f"cannot read the file: {exc.strerror or exc}")
     digest = content_hash(data)
-    if _already_held(Path(root), rec.sop_uid, digest):
-        return Prepared(source=source, record=rec, digest=digest, size=len(data))
+    held = _already_held(Path(root), rec.sop_uid, digest, data)
+    if held:  # no copy: the commit matches the stored digest (see Archive.commit)
+        return Prepared(source=source, record=rec, digest=held, size=len(data))
     try:
         tmp = write_temp(Path(root), data)
     except OSError as exc:
@@ -252,9 +273,10 @@ def prepare_bytes(data: bytes, source: str, root: str) -> Prepared:
         _unlink_quietly(tmp)
         return Prepared(source=source, reason=rec.reason)
     digest = content_hash(data)
-    if _already_held(Path(root), rec.sop_uid, digest):
+    held = _already_held(Path(root), rec.sop_uid, digest, data)
+    if held:
         _unlink_quietly(tmp)
-        tmp = ""
+        tmp, digest = "", held
     return Prepared(source=source, record=rec, digest=digest, size=len(data), tmp_path=tmp)
 
 

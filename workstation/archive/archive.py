@@ -291,21 +291,20 @@ class Archive:
                     continue
                 ids = {"sop_instance_uid": rec.sop_uid, "study_instance_uid": rec.study_uid}
                 existing = seen.get(rec.sop_uid) or self.index.existing(conn, rec.sop_uid)
-                if existing and _offered_matches(existing[0], item):
+                held = existing and _held_copy(
+                    item, [existing, *self.index.kept_conflicts(conn, rec.sop_uid)]
+                )
+                if existing and held == existing[1]:
                     redundant.append(item)
                     results.append(
                         AddResult(AddStatus.DUPLICATE, item.source, **ids, stored_path=existing[1])
                     )
                     continue
-                kept = existing and next(
-                    (rel for digest, rel in self.index.kept_conflicts(conn, rec.sop_uid)
-                     if _offered_matches(digest, item)), "",
-                )  # fmt: skip
-                if kept:
+                if held:
                     redundant.append(item)
                     results.append(
                         AddResult(
-                            AddStatus.DUPLICATE, item.source, **ids, stored_path=kept,
+                            AddStatus.DUPLICATE, item.source, **ids, stored_path=held,
                             reason="same content as a conflicting copy already kept aside",
                         )
                     )  # fmt: skip
@@ -509,17 +508,19 @@ def _tree_size(root: Path) -> tuple[int, int]:
     return n, size
 
 
-def _offered_matches(stored: str, item: Prepared) -> bool:
-    """Whether a prepared copy has the content of a stored digest (see
-    :func:`~workstation.archive.store.same_content`; the offered bytes are its temp file)."""
+def _held_copy(item: Prepared, stored: Sequence[tuple[str, str]]) -> str:
+    """The relative path of the first stored ``(digest, path)`` with the prepared copy's
+    content, or empty (see :func:`~workstation.archive.store.held_digest`; the offered bytes
+    are its temp file, read only for a digest of the older algorithm)."""
+    if not item.tmp_path:  # found held when prepared: its digest is the stored one it matched
+        return next((rel for digest, rel in stored if digest == item.digest), "")
 
     def data() -> bytes:
         with open(item.tmp_path, "rb") as fh:
             return fh.read()
 
-    if not item.tmp_path:  # found held when prepared: its digest is the stored one it matched
-        return stored == item.digest
     try:
-        return store.same_content(stored, item.digest, data)
+        hit = store.held_digest([digest for digest, _ in stored], item.digest, data)
     except OSError:  # unreadable: not known to be the same; its placing reports the error
-        return False
+        return ""
+    return next((rel for digest, rel in stored if hit and digest == hit), "")

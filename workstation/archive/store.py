@@ -39,7 +39,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +48,8 @@ from pydicom.dataset import Dataset
 from workstation.archive.attributes import (
     InstanceRecord,
     content_hash,
-    content_matches,
     digest_hex,
+    legacy_content_hash,
     record_from_dataset,
     record_from_scan,
     same_algorithm,
@@ -156,16 +156,25 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def same_content(stored: str, offered: str, data: Callable[[], bytes | memoryview]) -> bool:
-    """Whether an offered copy (digest ``offered``) has the content of a stored digest.
+def held_digest(stored: Sequence[str], offered: str, data: Callable[[], bytes | memoryview]) -> str:
+    """The first of the ``stored`` digests that an offered copy (digest ``offered``) has the
+    content of, or empty.
 
-    Digests of one algorithm are compared as they are; a stored digest of the older algorithm
-    (SHA-256, see :mod:`workstation.archive.attributes`) is checked against the offered bytes,
-    which ``data()`` gives (read only then: rare, a copy of an instance archived before).
+    Digests of one algorithm are compared as they are; for a stored digest of the older
+    algorithm (SHA-256, see :mod:`workstation.archive.attributes`) the offered bytes, which
+    ``data()`` gives, are read and hashed that way once (rare: a copy of an instance archived
+    before).
     """
-    if same_algorithm(stored, offered):
-        return stored == offered
-    return content_matches(stored, data())
+    legacy = ""
+    for digest in stored:
+        if same_algorithm(digest, offered):
+            if digest == offered:
+                return digest
+            continue
+        legacy = legacy or legacy_content_hash(data())
+        if digest == legacy:
+            return digest
+    return ""
 
 
 def _already_held(root: Path, sop_uid: str, digest: str, data: bytes | memoryview) -> str:
@@ -191,7 +200,7 @@ def _already_held(root: Path, sop_uid: str, digest: str, data: bytes | memoryvie
         "SELECT content_hash FROM conflict WHERE sop_uid = ?",
         (sop_uid, sop_uid),
     ).fetchall()
-    return next((stored for (stored,) in rows if same_content(stored, digest, lambda: data)), "")
+    return held_digest([stored for (stored,) in rows], digest, lambda: data)
 
 
 def _reject(source: str, reason: str, *, write_failed: bool = False) -> Prepared:

@@ -196,13 +196,8 @@ class Reslicer:
         frame = self._index_from_patient[:3, :3] @ np.column_stack(
             (plane.x_axis, plane.y_axis, plane.normal)
         )  # index steps (rows i, j, k) per mm along the plane's x, y and normal
-        axes = []
-        for col in frame.T:
-            big = int(np.argmax(np.abs(col)))
-            if np.abs(np.delete(col, big)).max() > _GRID_TOL * abs(col[big]):
-                return None
-            axes.append(big)
-        if len(set(axes)) != 3:
+        axes = _grid_axes(frame)
+        if axes is None:
             return None
         ax_x, ax_y, ax_n = axes
         centre = self._index_from_patient @ np.array([*plane.centre, 1.0])
@@ -330,7 +325,7 @@ class Reslicer:
             slab_mm > 0
             and interpolation == "linear"
             and not slab_spacing_mm
-            and not _permutation(index_from_plane)  # vtkImageReslice's fast path
+            and _grid_axes(index_from_plane) is None  # else vtkImageReslice's fast path
         ):
             out = slab_kernel.slab(
                 self.volume.values, index_from_plane, plane.size, plane.pixel_mm, slab_mm, mode
@@ -387,11 +382,16 @@ class Reslicer:
         )
 
 
-def _permutation(m: np.ndarray) -> bool:
-    """Whether the 3x3 part of ``m`` maps each plane axis onto one volume axis (scaled)."""
-    a = np.abs(m[:3, :3])
-    big = a > _GRID_TOL * a.max()
-    return bool((big.sum(axis=0) == 1).all() and (big.sum(axis=1) == 1).all())
+def _grid_axes(frame: np.ndarray) -> tuple[int, int, int] | None:
+    """The volume axis each column of the 3x3 ``frame`` (index steps per plane axis) runs
+    along, when each runs along one and no two along the same; else None."""
+    axes = []
+    for col in frame[:3, :3].T:
+        big = int(np.argmax(np.abs(col)))
+        if np.abs(np.delete(col, big)).max() > _GRID_TOL * abs(col[big]):
+            return None
+        axes.append(big)
+    return (axes[0], axes[1], axes[2]) if len(set(axes)) == 3 else None
 
 
 def _upsample2(small: np.ndarray, rows: int, cols: int, off_c: float, off_r: float) -> np.ndarray:

@@ -3,8 +3,9 @@
 How a received instance is acknowledged is :attr:`ListenerSettings.ack`:
 
 ``"spooled"`` (the default)
-    The association's thread only writes the bytes to the archive's ``spool/`` (page cache, no
-    fsync) and answers success; the receiver's :class:`~workstation.archive.spool.SpoolIngester`
+    The association's thread only writes the bytes, straight from its receive buffer, to a
+    spool file made ahead in the archive's ``spool/`` (page cache, no fsync) and answers
+    success; the receiver's :class:`~workstation.archive.spool.SpoolIngester`
     thread indexes them in batches. An acknowledged instance survives a crash of the process
     (SIGKILL included: the next start of the archive indexes the spool), but a power cut or
     kernel crash may lose those acknowledged in the last fraction of a second.
@@ -68,7 +69,11 @@ class InstanceSink(Protocol):
 
     def add_bytes(self, data: bytes, source: str) -> AddResult: ...
 
-    def spool_bytes(self, data: bytes, *, sync: bool = False) -> str: ...
+    def spool_bytes(
+        self, data: bytes | memoryview, *, sync: bool = False, part: tuple[int, str] | None = None
+    ) -> str: ...
+
+    def new_spool_part(self) -> tuple[int, str]: ...
 
     def prepare_spooled(self, item: SpooledItem) -> Any: ...
 
@@ -226,17 +231,22 @@ class ArchiveReceiver:
             max_pdu=settings.max_pdu,
             ssl_context=ssl_context,
             engine=settings.engine,
+            borrowed=True,  # written to the spool (or copied for add_bytes) before we answer
         )
         self.listener.add_observer(self._observe)
 
     # --- the store callback (association threads) ---------------------------------------------
-    def store(self, data: bytes, calling_ae: str, peer: str) -> int:
-        """Add one received Part 10 file to the archive; return the C-STORE status."""
+    def store(self, data: bytes | memoryview, calling_ae: str, peer: str) -> int:
+        """Add one received Part 10 file to the archive; return the C-STORE status.
+
+        ``data`` may be a view of the acceptor's buffer, valid only during this call: spooled,
+        it is written to the spool file and the ingester reads that back; indexed, it is copied.
+        """
         source = f"c-store from {calling_ae}@{peer}"
         if self._ingester is not None:
             return self._spool(data, calling_ae, peer, source)
         try:
-            result = self.archive.add_bytes(data, source)
+            result = self.archive.add_bytes(bytes(data), source)
         except (ArchiveWriteError, OSError, sqlite3.OperationalError) as exc:
             # sqlite3: "database or disk is full" / "database is locked" from the index commit,
             # which the archive does not (yet) turn into ArchiveWriteError.
@@ -251,17 +261,19 @@ class ArchiveReceiver:
         self._count(calling_ae, peer, result)
         return status
 
-    def _spool(self, data: bytes, calling_ae: str, peer: str, source: str) -> int:
+    def _spool(self, data: bytes | memoryview, calling_ae: str, peer: str, source: str) -> int:
         assert self._ingester is not None
         try:
-            path = self.archive.spool_bytes(data, sync=self.settings.ack == "synced")
+            path = self.archive.spool_bytes(data, sync=self.settings.ack == "synced",
+                                            part=self._ingester.take_part())  # fmt: skip
         except OSError as exc:  # ArchiveWriteError: disk full, permissions
             audit.error("not stored (out of resources): %s: %s", source, exc)
             self._count(calling_ae, peer, None)
             return OUT_OF_RESOURCES
         with self._lock:
             self._pending.setdefault((calling_ae, peer), _Pending()).spooled += 1
-        self._ingester.submit(path, data, source, (calling_ae, peer))
+        kept = data if isinstance(data, bytes) else None  # a borrowed view: read back when indexed
+        self._ingester.submit(path, kept, source, (calling_ae, peer))
         return SUCCESS
 
     def _indexed(self, token: Hashable, result: AddResult) -> None:

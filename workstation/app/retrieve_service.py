@@ -57,7 +57,11 @@ class RetrieveArchive(Protocol):
 
     def find(self, level: str, keys: Any = None, limit: int | None = None) -> Any: ...
 
-    def spool_bytes(self, data: bytes, *, sync: bool = False) -> str: ...
+    def spool_bytes(
+        self, data: bytes | memoryview, *, sync: bool = False, part: tuple[int, str] | None = None
+    ) -> str: ...
+
+    def new_spool_part(self) -> tuple[int, str]: ...
 
     def prepare_spooled(self, item: Any) -> Any: ...
 
@@ -417,7 +421,7 @@ class RetrieveService:
 
         def store(data: bytes, calling_ae: str, peer: str) -> int:
             try:
-                path = self.archive.spool_bytes(data)
+                path = self.archive.spool_bytes(data, part=ingester.take_part())
             except OSError as exc:
                 audit.error("not stored (out of resources): %s: %s", source, exc)
                 return OUT_OF_RESOURCES

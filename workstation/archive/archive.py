@@ -151,13 +151,21 @@ class Archive:
         """
         return self._add_one(store.prepare_bytes(data, source, os.fspath(self.root)))
 
-    def spool_bytes(self, data: bytes, *, sync: bool = False) -> str:
+    def spool_bytes(
+        self,
+        data: bytes | memoryview,
+        *,
+        sync: bool = False,
+        part: tuple[int, str] | None = None,
+    ) -> str:
         """Write a received Part 10 file to ``spool/`` and return the spool file's path.
 
         The instance is not indexed yet: hand the path to a
         :class:`~workstation.archive.spool.SpoolIngester` (or, after a crash, the next start of
         the archive indexes it). ``sync`` fsyncs it first (survives a power cut; without it, a
-        process crash).
+        process crash). ``data`` may be a view of the caller's buffer: it is written before this
+        returns and not kept. ``part``: an empty spool file made ahead by
+        :meth:`new_spool_part` (this call closes it); by default one is made here.
 
         Raises
         ------
@@ -165,9 +173,20 @@ class Archive:
             When it cannot be written (disk full, permissions); nothing was left behind.
         """
         try:
-            return store.write_spool(self.root, data, sync=sync)
+            return store.write_spool(self.root, data, sync=sync, part=part)
         except OSError as exc:
             raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
+
+    def new_spool_part(self) -> tuple[int, str]:
+        """An empty ``spool/NAME.part``, open for writing, for a later :meth:`spool_bytes`
+        (``.part`` files are never acknowledged: start-up removes any left over).
+
+        Raises
+        ------
+        OSError
+            When it cannot be created.
+        """
+        return store.new_spool_part(self.root)
 
     def prepare_spooled(self, item: SpooledItem) -> Prepared:
         """Identify and hash one spooled instance (its header read, its content hashed), ready

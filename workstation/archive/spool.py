@@ -7,7 +7,13 @@ Spooled, the answer waits only for :meth:`Archive.spool_bytes
 and a :class:`SpoolIngester` -- one background thread -- indexes what was spooled in batches: up
 to :data:`MAX_BATCH` instances, or whatever arrived within :data:`MAX_WAIT` seconds of the
 first, through the archive's ordinary batch commit (grouped parallel fsync, renames, directory
-fsyncs, one SQLite transaction). The header is parsed from the bytes still in memory.
+fsyncs, one SQLite transaction). The header is parsed from the bytes still in memory, or from
+the spool file read back when the receiver wrote straight from its network buffer.
+
+The ack path only writes and renames: the empty spool files it writes to are made ahead, on a
+thread of their own (:class:`SpoolParts`, one per ingester, started by its first
+:meth:`SpoolIngester.take_part`), since creating a file costs the filesystem more than filling
+it (measured here: 0.15 ms of the 0.7 ms that answering one 512 KB C-STORE took).
 
 What an acknowledgement is worth:
 
@@ -30,9 +36,11 @@ stops), not to the archive: tools that open the archive to import or query carry
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,6 +54,8 @@ MAX_WAIT = 0.05  # seconds a batch waits for more after its first instance
 #: Beyond this many queued instances the bytes are not kept in memory (read back when indexed).
 MAX_QUEUED_IN_MEMORY = 256
 RETRY_DELAY = 1.0  # seconds before retrying a batch whose commit failed (disk full, ...)
+#: Empty spool files kept made ahead for the ack path (see SpoolParts).
+PARTS_AHEAD = 32
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ class SpooledItem:
 
 class SpoolIndex(Protocol):
     """What the ingester needs of the archive."""
+
+    def new_spool_part(self) -> tuple[int, str]: ...
 
     def prepare_spooled(self, item: SpooledItem) -> Any: ...
 
@@ -115,8 +127,29 @@ class SpoolIngester:
         self._lock = threading.Lock()
         self._queued = 0
         self._closed = False
+        self._parts: SpoolParts | None = None  # started by the first take_part()
         self._thread = threading.Thread(target=self._run, name="spool-ingester", daemon=True)
         self._thread.start()
+
+    def take_part(self) -> PartFile | None:
+        """An empty spool file to write the next instance to (``Archive.spool_bytes(part=)``),
+        made ahead by a :class:`SpoolParts` thread that the first call starts; None once the
+        ingester is closed (the archive then makes one, and :meth:`submit` refuses).
+
+        Raises
+        ------
+        OSError
+            When none was ready and one cannot be created (disk full, permissions).
+        """
+        parts = self._parts
+        if parts is None:
+            with self._lock:
+                if self._closed:
+                    return None
+                if self._parts is None:
+                    self._parts = SpoolParts(self._archive.new_spool_part)
+                parts = self._parts
+        return parts.take()
 
     def submit(self, path: str, data: bytes | None, source: str, token: Hashable = None) -> None:
         """Queue a spooled file for indexing (any thread; returns at once)."""
@@ -137,12 +170,15 @@ class SpoolIngester:
         """Index everything submitted, then end the thread; True when it drained in time.
 
         Whatever could not be indexed (the archive failing) stays in ``spool/`` for the next
-        start of the archive.
+        start of the archive; the empty spool files made ahead are removed.
         """
         with self._lock:
             if not self._closed:
                 self._closed = True
                 self._queue.put(_STOP)
+            parts, self._parts = self._parts, None
+        if parts is not None:  # nothing takes a part once closed
+            parts.close()
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -198,3 +234,98 @@ class SpoolIngester:
                 self._on_result(item.token, result)
             except Exception:  # a reporting bug must not stop the indexing
                 log.exception("spool ingester result callback failed for %s", item.source)
+
+
+PartFile = tuple[int, str]  # an open descriptor and the path of an empty spool/NAME.part
+
+
+class SpoolParts:
+    """Empty spool files made ahead, on a thread of their own, for the ack path to fill.
+
+    Creating a file is most of what the ack path costs the filesystem: a new inode and a
+    directory entry (on ext4 without a journal the inode allocator also skips every inode freed
+    in the last 30 s, one table lookup each). A thread keeps up to ``ahead`` empty ``.part``
+    files open, so the thread that answers a C-STORE only writes and renames. :meth:`take`
+    never waits for it: when none is ready it creates one itself. ``.part`` files are never
+    acknowledged, so what is left after a crash is removed by the next start of the archive;
+    :meth:`close` removes the unused ones.
+
+    Parameters
+    ----------
+    create : callable
+        Makes one empty part file: ``() -> (fd, path)``; raises ``OSError``.
+    ahead : int
+        How many to keep ready; the thread tops up once half are taken.
+    """
+
+    def __init__(self, create: Callable[[], PartFile], ahead: int = PARTS_AHEAD) -> None:
+        self._create = create
+        self.ahead = ahead
+        self._ready: deque[PartFile] = deque()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="spool-parts", daemon=True)
+        self._thread.start()
+
+    def take(self) -> PartFile:
+        """An empty part file, open for writing (the caller closes it).
+
+        Raises
+        ------
+        OSError
+            When none was ready and one cannot be created (disk full, permissions).
+        """
+        with self._wake:
+            if self._ready:
+                part = self._ready.popleft()
+                if len(self._ready) <= self.ahead // 2:
+                    self._wake.notify()
+                return part
+            self._wake.notify()
+        return self._create()
+
+    @property
+    def ready(self) -> int:
+        """Part files made and not yet taken."""
+        with self._wake:
+            return len(self._ready)
+
+    def close(self) -> None:
+        """Stop making part files and remove those not taken."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+        with self._wake:
+            leftovers, self._ready = list(self._ready), deque()
+        for fd, path in leftovers:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def _run(self) -> None:
+        failing = False
+        while True:
+            with self._wake:
+                if failing:  # disk full, out of descriptors: try again later (take() creates)
+                    self._wake.wait(RETRY_DELAY)
+                while not self._closed and len(self._ready) > self.ahead // 2:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                missing = self.ahead - len(self._ready)
+            made: list[PartFile] = []
+            try:
+                for _ in range(missing):
+                    made.append(self._create())
+            except OSError as exc:
+                if not failing:
+                    log.warning("cannot make spool files ahead (the ack path makes its own): %s",
+                                exc)  # fmt: skip
+                failing = True
+            else:
+                failing = False
+            with self._wake:
+                self._ready.extend(made)

@@ -289,29 +289,58 @@ def prepare_bytes(data: bytes, source: str, root: str) -> Prepared:
     return Prepared(source=source, record=rec, digest=digest, size=len(data), tmp_path=tmp)
 
 
-def write_spool(root: Path, data: bytes | memoryview, *, sync: bool) -> str:
+def new_spool_part(root: str | os.PathLike[str]) -> tuple[int, str]:
+    """Create an empty ``root/spool/NAME.part``, open for writing: ``(fd, path)``.
+
+    A ``.part`` file is never acknowledged (start-up removes any left over), so these may be
+    made ahead of need (see :class:`~workstation.archive.spool.SpoolParts`).
+
+    Raises
+    ------
+    OSError
+        When it cannot be created.
+    """
+    path = os.path.join(root, SPOOL_DIR, f"{uuid.uuid4().hex}.part")
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
+
+
+def write_spool(
+    root: str | os.PathLike[str],
+    data: bytes | memoryview,
+    *,
+    sync: bool,
+    part: tuple[int, str] | None = None,
+) -> str:
     """Write a received instance to ``root/spool`` and return its path (the ack path).
 
     The bytes go to ``NAME.part`` and are renamed to ``NAME.dcm`` once complete, so a crash in
     the middle of the write never leaves a partial file that looks acknowledged (``*.part`` files
     are removed at start-up). ``sync``: fsync the file and the spool directory first, so the
-    instance survives a power cut; otherwise it survives a process crash only.
+    instance survives a power cut; otherwise it survives a process crash only. ``part``: an
+    empty part file made ahead by :func:`new_spool_part` (this call owns and closes its
+    descriptor); by default one is created here.
 
     Raises
     ------
     OSError
         When it cannot be written (disk full, permissions); nothing is left behind.
     """
-    spool = os.path.join(root, SPOOL_DIR)
-    part = os.path.join(spool, f"{uuid.uuid4().hex}.part")
-    _write_new_file(part, data, sync=sync)
-    final = part[: -len(".part")] + SPOOL_SUFFIX
+    fd, path = part if part is not None else new_spool_part(root)
+    final = path[: -len(".part")] + SPOOL_SUFFIX
     try:
-        os.rename(part, final)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(path, final)
         if sync:
-            fsync_dir(spool)
+            fsync_dir(os.path.join(root, SPOOL_DIR))
     except BaseException:
-        _unlink_quietly(part)
+        _unlink_quietly(path)
         _unlink_quietly(final)
         raise
     return final

@@ -10,8 +10,8 @@ PDUs and command sets of :mod:`workstation.net.ul_pdu`:
 * the A-ASSOCIATE-RQ is validated (protocol version, application context, called AE title,
   calling AE title through :attr:`AcceptorHooks.calling_allowed`) and answered with -AC or -RJ;
 * P-DATA-TF PDUs are read with ``recv_into``: a data set's fragments go straight into one
-  buffer behind the Part 10 header of its C-STORE request, and are copied once, into the bytes
-  handed to :attr:`AcceptorHooks.store`; its status is the C-STORE-RSP's. C-ECHO answers success;
+  buffer behind the Part 10 header of its C-STORE request, which :attr:`AcceptorHooks.store`
+  is handed as a view (no copy); its status is the C-STORE-RSP's. C-ECHO answers success;
 * A-RELEASE-RQ is answered; an A-ABORT, a closed connection, ``network_timeout`` of silence or a
   malformed PDU ends the association as ``"aborted"`` (we send A-ABORT where the peer may still
   listen), and an instance not received completely is never stored.
@@ -67,7 +67,8 @@ class AcceptorHooks:
         ``(association_id, calling_ae, peer, reason)`` once the A-ASSOCIATE-RJ is sent.
     store : callable
         ``(association_id, calling_ae, peer, sop_class, sop_instance, transfer_syntax, data)
-        -> status``: ``data`` is the complete Part 10 file.
+        -> status``: ``data`` is the complete Part 10 file, a read-only ``memoryview`` of the
+        association's buffer valid only until the hook returns (copy what is kept).
     ended : callable
         ``(association_id, outcome)`` when an accepted association ends: ``"released"`` or
         ``"aborted"``.
@@ -76,7 +77,7 @@ class AcceptorHooks:
     calling_allowed: Callable[[str], bool]
     accepted: Callable[[int, str, str], None]
     rejected: Callable[[int, str, str, str], None]
-    store: Callable[[int, str, str, str, str, str, bytes], int]
+    store: Callable[[int, str, str, str, str, str, memoryview], int]
     ended: Callable[[int, str], None]
 
 
@@ -292,8 +293,10 @@ class _Association(threading.Thread):
 
     def _take_data(self, size: int) -> None:
         need = self._used + size
-        if need > len(self._buffer):
-            self._buffer.extend(bytes(max(need, 2 * len(self._buffer)) - len(self._buffer)))
+        if need > len(self._buffer):  # a new buffer: a view a store hook kept pins the old one
+            grown = bytearray(max(need, 2 * len(self._buffer)))
+            grown[: self._used] = memoryview(self._buffer)[: self._used]
+            self._buffer = grown
         self._fill(self._buffer, self._used, size)
         self._used = need
 
@@ -334,7 +337,7 @@ class _Association(threading.Thread):
             self._used = 0
             self._send_command(context_id, self._pending_refusal)
             return
-        data = bytes(memoryview(self._buffer)[: self._used])
+        data = memoryview(self._buffer)[: self._used].toreadonly()
         self._used = 0
         transfer_syntax = self._contexts[context_id][1]
         try:
@@ -351,6 +354,8 @@ class _Association(threading.Thread):
             log.exception("C-STORE %s from %s@%s: store hook failed",
                           request.sop_instance_uid, self.calling_ae, self.peer)  # fmt: skip
             status = _PROCESSING_FAILURE
+        finally:
+            data.release()
         rsp = ul_pdu.encode_store_rsp(
             request.message_id, request.sop_class_uid, request.sop_instance_uid, status
         )

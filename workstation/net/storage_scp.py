@@ -77,8 +77,9 @@ ACCEPTED_SOP_CLASSES = (
 )
 
 #: ``store_callback(data, calling_ae, peer) -> DIMSE status``. ``data`` is a complete Part 10
-#: file; ``peer`` is ``"host:port"``. Raising ``OSError`` (``ArchiveWriteError`` is one) answers
-#: Out of Resources.
+#: file (bytes; a memoryview valid only during the call where the listener was made with
+#: ``borrowed=True``); ``peer`` is ``"host:port"``. Raising ``OSError`` (``ArchiveWriteError``
+#: is one) answers Out of Resources.
 StoreCallback = Callable[[bytes, str, str], int]
 
 #: The acceptors behind the listener: ``"fast"`` (:mod:`workstation.net.fast_scp`, one thread per
@@ -138,6 +139,11 @@ class StorageListener:
         Seconds an idle association's DUL thread sleeps between polls (pynetdicom: 0.001).
     engine : str
         ``"fast"`` or ``"pynetdicom"`` (see :data:`ENGINES`); both answer the same way.
+    borrowed : bool
+        The store callback may be given a read-only ``memoryview`` of the association's receive
+        buffer instead of ``bytes``: valid only until the callback returns (the next instance is
+        received into it), so a callback that keeps the data copies it. Saves the fast engine a
+        copy of every instance, and its memory, on the thread that answers the C-STORE.
     ssl_context : ssl.SSLContext, optional
         Accept only TLS connections, with this context (``workstation.net.tls.listener_context``,
         whose handshake runs on the association's thread, bounded by ``acse_timeout``). With the
@@ -167,10 +173,12 @@ class StorageListener:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         engine: str = DEFAULT_ENGINE,
         ssl_context: ssl.SSLContext | None = None,
+        borrowed: bool = False,
     ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"storage listener: engine {engine!r} is not one of {ENGINES}")
         self.engine = engine
+        self.borrowed = borrowed
         self.ae_title = _validate_ae(ae_title, "our AE title")
         self.allowed_calling_aes = tuple(
             _validate_ae(t, "allowed calling AE title") for t in allowed_calling_aes
@@ -486,9 +494,14 @@ class StorageListener:
         sop_class: str,
         sop_instance: str,
         transfer_syntax: str,
-        data: bytes,
+        data: bytes | memoryview,
     ) -> int:
-        """Hand a received Part 10 file to the store callback; report it; its DIMSE status."""
+        """Hand a received Part 10 file to the store callback; report it; its DIMSE status.
+
+        ``data`` may be a view of the acceptor's buffer (the fast engine's), handed on as it is
+        only to a listener made ``borrowed``."""
+        if not self.borrowed and not isinstance(data, bytes):
+            data = bytes(data)
         started = time.perf_counter()
         status = self._call_store(data, calling_ae, peer, sop_instance)
         seconds = time.perf_counter() - started
@@ -515,7 +528,9 @@ class StorageListener:
         self._emit(received)
         return status
 
-    def _call_store(self, data: bytes, calling_ae: str, peer: str, sop_instance: str) -> int:
+    def _call_store(
+        self, data: bytes | memoryview, calling_ae: str, peer: str, sop_instance: str
+    ) -> int:
         try:
             status = self._store(data, calling_ae, peer)
         except OSError as exc:  # ArchiveWriteError, ENOSPC, EACCES, ...

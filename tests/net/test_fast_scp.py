@@ -337,17 +337,23 @@ def test_an_unsupported_request_is_refused_and_the_association_goes_on(serve) ->
     assert len(recorder.files) == 1
 
 
-@pytest.mark.parametrize("ending", ["close", "abort"])
+@pytest.mark.parametrize("ending", ["close", "abort", "silence mid-PDU"])
 def test_half_an_instance_is_never_stored(serve, ending: str) -> None:
     recorder = Recorder()
-    listener, events = serve(recorder)
+    listener, events = serve(recorder, network_timeout=0.5)
     peer = RawPeer(listener)
     assert peer.associate() == ul_pdu.A_ASSOCIATE_AC
     whole, half = ct_dataset(), ct_dataset()
     peer.send_message(store_command(whole.SOPInstanceUID, 1), ds_bytes(whole))
     assert peer.response_status() == 0x0000
     data = ds_bytes(half)
-    peer.send_message(store_command(half.SOPInstanceUID, 2), data[: len(data) // 2], False)
+    if ending == "silence mid-PDU":  # a PDU announced whole, half of it sent, then nothing
+        peer.send_message(store_command(half.SOPInstanceUID, 2))
+        pdu = ul_pdu.encode_pdata(1, data, False, 0)[0]
+        peer.sock.sendall(pdu[: len(pdu) // 2])
+        started = time.monotonic()
+        assert peer.read_pdu()[0] == ul_pdu.A_ABORT  # dropped after the network timeout
+        assert 0.4 < time.monotonic() - started < 10.0
     if ending == "abort":
         peer.sock.sendall(ul_pdu.encode_abort(0))
     peer.sock.close()

@@ -100,15 +100,38 @@ class _Association(threading.Thread):
         self._buffer = bytearray(1 << 20)  # a data set, behind its Part 10 header
         self._used = 0
         self._pending_refusal = b""  # the answer to an unsupported request with a data set
+        self._wait_all = False  # blocking reads with MSG_WAITALL (see _set_network_timeout)
+        self._timeout: float | None = None
 
     # --- socket ----------------------------------------------------------------------------------
+    def _recv_into(self, view: memoryview) -> int:
+        """Receive into all of ``view``; fewer bytes when the peer closed first.
+
+        Raises
+        ------
+        TimeoutError
+            Nothing came for the network timeout.
+        """
+        if not self._wait_all:
+            return recv_exact_into(self.socket, view)
+        size, got = len(view), 0
+        while got < size:  # one call per piece: the kernel waits for all of it
+            try:
+                n = self.socket.recv_into(view[got:], size - got, socket.MSG_WAITALL)
+            except BlockingIOError as exc:  # SO_RCVTIMEO passed in silence
+                raise TimeoutError(f"no data for {self._timeout} s") from exc
+            if not n:
+                break
+            got += n
+        return got
+
     def _fill(self, buffer: bytearray, start: int, size: int) -> None:
         """Receive exactly ``size`` bytes into ``buffer[start:]``."""
-        if recv_exact_into(self.socket, memoryview(buffer)[start : start + size]) < size:
+        if self._recv_into(memoryview(buffer)[start : start + size]) < size:
             raise _Closed
 
     def _read_pdu_header(self) -> tuple[int, int]:
-        if recv_exact_into(self.socket, self._header_view) < 6:
+        if self._recv_into(self._header_view) < 6:
             raise _Closed
         pdu_type, _, length = _PDU_HEADER.unpack(self._header)
         return pdu_type, length
@@ -120,7 +143,10 @@ class _Association(threading.Thread):
 
     def _send(self, data: bytes) -> None:
         with self._send_lock:
-            self.socket.sendall(data)
+            try:
+                self.socket.sendall(data)
+            except BlockingIOError as exc:  # SO_SNDTIMEO: the peer stopped reading
+                raise TimeoutError(f"could not send for {self._timeout} s") from exc
 
     def abort(self, reason: int = 0) -> None:
         """Send A-ABORT (service provider) and close: this association's thread then ends."""
@@ -171,8 +197,7 @@ class _Association(threading.Thread):
             self.abort(exc.abort_reason)
         except TimeoutError:
             log.warning("association from %s@%s aborted: no data for %s s",
-                        self.calling_ae or "?", self.peer,
-                        self.socket.gettimeout())  # fmt: skip
+                        self.calling_ae or "?", self.peer, self._timeout)  # fmt: skip
             self.abort()
         except (OSError, ssl.SSLError) as exc:
             log.warning("association from %s@%s: %s", self.calling_ae or "?", self.peer, exc)
@@ -187,6 +212,7 @@ class _Association(threading.Thread):
 
     def _negotiate(self) -> bool:
         server = self.server
+        self._timeout = server.acse_timeout
         self.socket.settimeout(server.acse_timeout)
         if server.ssl_context is not None and not self._tls_handshake():
             return False
@@ -217,8 +243,28 @@ class _Association(threading.Thread):
         self.established = True  # counted before the peer can read the AC and call again
         self._send(ul_pdu.encode_associate_ac(rq, results, server.max_pdu))
         server.hooks.accepted(self.association_id, rq.calling_ae, self.peer)
-        self.socket.settimeout(server.network_timeout)
+        self._set_network_timeout(server.network_timeout)
         return True
+
+    def _set_network_timeout(self, timeout: float | None) -> None:
+        """Bound each wait for data by ``timeout`` seconds of silence.
+
+        A plain TCP socket becomes blocking, with the timeout in the kernel (``SO_RCVTIMEO``,
+        ``SO_SNDTIMEO``), and is read with ``MSG_WAITALL``: one system call and one release of
+        the GIL per PDU piece instead of a ``poll`` and a ``recv`` per piece of the kernel's
+        buffer, which Python's socket timeout costs. A TLS socket keeps Python's timeout.
+        """
+        self._timeout = timeout
+        if isinstance(self.socket, ssl.SSLSocket):
+            self.socket.settimeout(timeout)
+            return
+        self.socket.settimeout(None)
+        if timeout is not None:
+            seconds = int(timeout)
+            value = struct.pack("@ll", seconds, int((timeout - seconds) * 1e6))
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+        self._wait_all = True
 
     def _tls_handshake(self) -> bool:
         """Wrap the socket in TLS and handshake (within the ACSE timeout); False: refused."""

@@ -47,6 +47,7 @@ from typing import Any, Literal, Protocol
 
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
 from workstation.archive.spool import SpooledItem, SpoolIngester
+from workstation.archive.store import SpoolWriter
 from workstation.net.nodes import ListenerTls
 from workstation.net.storage_scp import (
     CANNOT_UNDERSTAND,
@@ -72,6 +73,10 @@ class InstanceSink(Protocol):
     def spool_bytes(
         self, data: bytes | memoryview, *, sync: bool = False, part: tuple[int, str] | None = None
     ) -> str: ...
+
+    def open_spool(
+        self, *, sync: bool = False, part: tuple[int, str] | None = None
+    ) -> SpoolWriter: ...
 
     def new_spool_part(self) -> tuple[int, str]: ...
 
@@ -232,6 +237,7 @@ class ArchiveReceiver:
             ssl_context=ssl_context,
             engine=settings.engine,
             borrowed=True,  # written to the spool (or copied for add_bytes) before we answer
+            stream_callback=self.open_stream if self._ingester is not None else None,
         )
         self.listener.add_observer(self._observe)
 
@@ -261,20 +267,36 @@ class ArchiveReceiver:
         self._count(calling_ae, peer, result)
         return status
 
+    def open_stream(self, calling_ae: str, peer: str) -> _SpoolSink:
+        """The listener's stream callback (spooled modes, fast engine): the instance is written
+        to its spool file fragment by fragment as it arrives (see :class:`_SpoolSink`)."""
+        return _SpoolSink(self, calling_ae, peer)
+
     def _spool(self, data: bytes | memoryview, calling_ae: str, peer: str, source: str) -> int:
         assert self._ingester is not None
         try:
             path = self.archive.spool_bytes(data, sync=self.settings.ack == "synced",
                                             part=self._ingester.take_part())  # fmt: skip
         except OSError as exc:  # ArchiveWriteError: disk full, permissions
-            audit.error("not stored (out of resources): %s: %s", source, exc)
-            self._count(calling_ae, peer, None)
-            return OUT_OF_RESOURCES
+            return self._not_spooled(calling_ae, peer, source, exc)
+        kept = data if isinstance(data, bytes) else None  # a borrowed view: read back when indexed
+        return self._spooled(path, kept, calling_ae, peer, source)
+
+    def _spooled(
+        self, path: str, kept: bytes | None, calling_ae: str, peer: str, source: str
+    ) -> int:
+        """Hand an acknowledged spool file to the ingester; the status to answer."""
+        assert self._ingester is not None
         with self._lock:
             self._pending.setdefault((calling_ae, peer), _Pending()).spooled += 1
-        kept = data if isinstance(data, bytes) else None  # a borrowed view: read back when indexed
         self._ingester.submit(path, kept, source, (calling_ae, peer))
         return SUCCESS
+
+    def _not_spooled(self, calling_ae: str, peer: str, source: str, exc: OSError) -> int:
+        """An instance the spool could not take (disk full, permissions); the status."""
+        audit.error("not stored (out of resources): %s: %s", source, exc)
+        self._count(calling_ae, peer, None)
+        return OUT_OF_RESOURCES
 
     def _indexed(self, token: Hashable, result: AddResult) -> None:
         """The ingester indexed (or quarantined) one spooled instance (ingester thread)."""
@@ -397,3 +419,52 @@ class ArchiveReceiver:
 
     def request_stop(self) -> None:
         self.listener.request_stop()
+
+
+class _SpoolSink:
+    """One instance streamed into its spool file as it arrives (a
+    :class:`~workstation.net.fast_scp.StoreSink`): written fragment by fragment while the sender
+    is still sending, renamed into the spool and handed to the ingester when whole, removed if
+    the association ends first. A failed write (disk full) is kept, the rest of the instance
+    is dropped, and :meth:`finish` answers Out of Resources."""
+
+    def __init__(self, receiver: ArchiveReceiver, calling_ae: str, peer: str) -> None:
+        assert receiver._ingester is not None  # noqa: SLF001 - the receiver's own helper
+        self._receiver = receiver
+        self._calling_ae, self._peer = calling_ae, peer
+        self._error: OSError | None = None
+        self._writer: SpoolWriter | None = None
+        try:
+            self._writer = receiver.archive.open_spool(
+                sync=receiver.settings.ack == "synced",
+                part=receiver._ingester.take_part(),  # noqa: SLF001
+            )
+        except OSError as exc:
+            self._error = exc
+
+    def write(self, data: memoryview) -> None:
+        if self._writer is None:
+            return
+        try:
+            self._writer.write(data)
+        except OSError as exc:
+            self._error = exc
+            self.abandon()
+
+    def finish(self) -> int:
+        source = f"c-store from {self._calling_ae}@{self._peer}"
+        receiver = self._receiver
+        if self._writer is not None:
+            try:
+                path = self._writer.commit()
+            except OSError as exc:
+                self._error = exc
+            else:
+                return receiver._spooled(path, None, self._calling_ae, self._peer, source)  # noqa: SLF001
+        assert self._error is not None
+        return receiver._not_spooled(self._calling_ae, self._peer, source, self._error)  # noqa: SLF001
+
+    def abandon(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.discard()

@@ -177,6 +177,23 @@ class Archive:
         except OSError as exc:
             raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
 
+    def open_spool(
+        self, *, sync: bool = False, part: tuple[int, str] | None = None
+    ) -> store.SpoolWriter:
+        """A :class:`~workstation.archive.store.SpoolWriter` for an instance written to
+        ``spool/`` as it arrives (the streaming form of :meth:`spool_bytes`: its ``commit``
+        gives the path to hand to the ingester; its ``write`` and ``commit`` raise ``OSError``).
+
+        Raises
+        ------
+        ArchiveWriteError
+            When no spool file can be created (disk full, permissions).
+        """
+        try:
+            return store.SpoolWriter(self.root, part, sync=sync)
+        except OSError as exc:
+            raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
+
     def new_spool_part(self) -> tuple[int, str]:
         """An empty ``spool/NAME.part``, open for writing, for a later :meth:`spool_bytes`
         (``.part`` files are never acknowledged: start-up removes any left over).

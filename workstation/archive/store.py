@@ -304,6 +304,86 @@ def new_spool_part(root: str | os.PathLike[str]) -> tuple[int, str]:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
 
 
+class SpoolWriter:
+    """One received instance written to ``root/spool/NAME.part`` piece by piece, as it arrives.
+
+    :meth:`commit` renames the complete file to ``NAME.dcm`` (from then on it is acknowledged:
+    a crash leaves it for the next start to index), :meth:`discard` removes it; a crash before
+    either leaves a ``.part`` file, which start-up removes.
+
+    Parameters
+    ----------
+    root : path
+        The archive root.
+    part : (fd, path), optional
+        An empty part file made ahead by :func:`new_spool_part` (the writer owns and closes its
+        descriptor); by default one is created here.
+    sync : bool
+        :meth:`commit` fsyncs the file and the spool directory first, so the instance survives
+        a power cut; otherwise it survives a process crash only.
+
+    Raises
+    ------
+    OSError
+        When no part file can be created.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], part: tuple[int, str] | None = None, *, sync: bool
+    ) -> None:
+        self._spool = os.path.join(root, SPOOL_DIR)
+        self._fd, self.path = part if part is not None else new_spool_part(root)
+        self._sync = sync
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data`` (a view may be reused once this returns).
+
+        Raises
+        ------
+        OSError
+            When it cannot be written (disk full): call :meth:`discard`.
+        """
+        view = memoryview(data)
+        self.size += len(view)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def commit(self) -> str:
+        """Close the complete file and rename it into the spool; its path.
+
+        Raises
+        ------
+        OSError
+            When that fails; nothing is left behind.
+        """
+        final = self.path[: -len(".part")] + SPOOL_SUFFIX
+        try:
+            try:
+                if self._sync:
+                    os.fsync(self._fd)
+            finally:
+                self._close()
+            os.rename(self.path, final)
+            if self._sync:
+                fsync_dir(self._spool)
+        except BaseException:
+            _unlink_quietly(self.path)
+            _unlink_quietly(final)
+            raise
+        return final
+
+    def discard(self) -> None:
+        """Remove the part file (an instance not received whole, or not written)."""
+        self._close()
+        _unlink_quietly(self.path)
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+
 def write_spool(
     root: str | os.PathLike[str],
     data: bytes | memoryview,
@@ -311,39 +391,21 @@ def write_spool(
     sync: bool,
     part: tuple[int, str] | None = None,
 ) -> str:
-    """Write a received instance to ``root/spool`` and return its path (the ack path).
-
-    The bytes go to ``NAME.part`` and are renamed to ``NAME.dcm`` once complete, so a crash in
-    the middle of the write never leaves a partial file that looks acknowledged (``*.part`` files
-    are removed at start-up). ``sync``: fsync the file and the spool directory first, so the
-    instance survives a power cut; otherwise it survives a process crash only. ``part``: an
-    empty part file made ahead by :func:`new_spool_part` (this call owns and closes its
-    descriptor); by default one is created here.
+    """Write a received instance to ``root/spool`` whole and return its path (the ack path;
+    see :class:`SpoolWriter`, whose parameters these are).
 
     Raises
     ------
     OSError
         When it cannot be written (disk full, permissions); nothing is left behind.
     """
-    fd, path = part if part is not None else new_spool_part(root)
-    final = path[: -len(".part")] + SPOOL_SUFFIX
+    writer = SpoolWriter(root, part, sync=sync)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(path, final)
-        if sync:
-            fsync_dir(os.path.join(root, SPOOL_DIR))
+        writer.write(data)
     except BaseException:
-        _unlink_quietly(path)
-        _unlink_quietly(final)
+        writer.discard()
         raise
-    return final
+    return writer.commit()
 
 
 def prepare_spooled(path: str, data: bytes | None, source: str) -> Prepared:

@@ -11,7 +11,9 @@ PDUs and command sets of :mod:`workstation.net.ul_pdu`:
   calling AE title through :attr:`AcceptorHooks.calling_allowed`) and answered with -AC or -RJ;
 * P-DATA-TF PDUs are read with ``recv_into``: a data set's fragments go straight into one
   buffer behind the Part 10 header of its C-STORE request, which :attr:`AcceptorHooks.store`
-  is handed as a view (no copy); its status is the C-STORE-RSP's. C-ECHO answers success;
+  is handed as a view (no copy); its status is the C-STORE-RSP's. Where the owner streams
+  (:attr:`AcceptorHooks.open_store` gives a :class:`StoreSink`), each fragment goes to the sink
+  as it arrives instead, and only one PDU is ever held in memory; C-ECHO answers success;
 * A-RELEASE-RQ is answered; an A-ABORT, a closed connection, ``network_timeout`` of silence or a
   malformed PDU ends the association as ``"aborted"`` (we send A-ABORT where the peer may still
   listen), and an instance not received completely is never stored.
@@ -28,13 +30,14 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from workstation.net import ul_pdu
 from workstation.net.part10 import part10_header
 from workstation.net.tcp import recv_exact_into
 from workstation.net.ul_pdu import AcceptedContext, AssociateRQ, PDUError
 
-__all__ = ["AcceptorHooks", "FastAcceptor"]
+__all__ = ["AcceptorHooks", "FastAcceptor", "StoreSink"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,40 @@ _PROCESSING_FAILURE = 0x0110
 
 class _Closed(Exception):
     """The peer closed the connection."""
+
+
+class StoreSink(Protocol):
+    """Where one streamed instance goes, piece by piece, on its association's thread.
+
+    The Part 10 header comes first, then each data set fragment as it arrives. A sink keeps its
+    own I/O errors (a failed write is answered by :meth:`finish`'s status); what it raises is a
+    bug, answered 0x0110 (processing failure).
+    """
+
+    def write(self, data: memoryview) -> None:
+        """The next bytes of the file (a view of a buffer reused once this returns)."""
+
+    def finish(self) -> int:
+        """The instance is whole: keep it; the DIMSE status to answer."""
+
+    def abandon(self) -> None:
+        """The association ended before the instance was whole: drop what was written."""
+
+
+class _Refused:
+    """The sink of an instance whose sink failed: takes the rest and answers a failure."""
+
+    def write(self, data: memoryview) -> None:
+        pass
+
+    def finish(self) -> int:
+        return _PROCESSING_FAILURE
+
+    def abandon(self) -> None:
+        pass
+
+
+_REFUSED = _Refused()
 
 
 @dataclass(frozen=True)
@@ -72,6 +109,10 @@ class AcceptorHooks:
     ended : callable
         ``(association_id, outcome)`` when an accepted association ends: ``"released"`` or
         ``"aborted"``.
+    open_store : callable, optional
+        ``(association_id, calling_ae, peer, sop_class, sop_instance, transfer_syntax)
+        -> StoreSink or None``, called as a C-STORE request's command arrives: a sink streams
+        the instance (``store`` is not called for it); None: ``store`` gets it whole.
     """
 
     calling_allowed: Callable[[str], bool]
@@ -79,6 +120,7 @@ class AcceptorHooks:
     rejected: Callable[[int, str, str, str], None]
     store: Callable[[int, str, str, str, str, str, memoryview], int]
     ended: Callable[[int, str], None]
+    open_store: Callable[[int, str, str, str, str, str], StoreSink | None] | None = None
 
 
 class _Association(threading.Thread):
@@ -101,6 +143,7 @@ class _Association(threading.Thread):
         self._used = 0
         self._pending_refusal = b""  # the answer to an unsupported request with a data set
         self._wait_all = False  # blocking reads with MSG_WAITALL (see _set_network_timeout)
+        self._sink: StoreSink | None = None  # the instance being streamed
         self._timeout: float | None = None
 
     # --- socket ----------------------------------------------------------------------------------
@@ -206,6 +249,8 @@ class _Association(threading.Thread):
             self.abort()
         finally:
             self._close()
+            if self._sink is not None:  # ended before the instance was whole
+                self._call_sink(self._sink.abandon)
             self.server._forget(self)  # noqa: SLF001 - the owner's bookkeeping
             if self.established:
                 self.server.hooks.ended(self.association_id, outcome)
@@ -338,6 +383,13 @@ class _Association(threading.Thread):
                 )
 
     def _take_data(self, size: int) -> None:
+        if self._sink is not None:  # streamed: one fragment at a time through the buffer
+            if size > len(self._buffer):
+                self._buffer = bytearray(size)
+            self._fill(self._buffer, 0, size)
+            with memoryview(self._buffer) as view:
+                self._to_sink(view[:size])
+            return
         need = self._used + size
         if need > len(self._buffer):  # a new buffer: a view a store hook kept pins the old one
             grown = bytearray(max(need, 2 * len(self._buffer)))
@@ -357,6 +409,10 @@ class _Association(threading.Thread):
             header = part10_header(
                 request.sop_class_uid, request.sop_instance_uid, context[1], self.calling_ae
             )
+            self._used = 0
+            if self._open_sink(request, context[1]):
+                self._to_sink(memoryview(header))
+                return True
             self._buffer[: len(header)] = header
             self._used = len(header)
             return True
@@ -378,7 +434,48 @@ class _Association(threading.Thread):
         self._send_command(context_id, rsp)
         return False
 
+    def _open_sink(self, request: ul_pdu.CommandSet, syntax: str) -> bool:
+        """Whether the owner streams this instance (then ``_sink`` is its sink)."""
+        open_store = self.server.hooks.open_store
+        if open_store is None:
+            return False
+        try:
+            self._sink = open_store(self.association_id, self.calling_ae, self.peer,
+                                    request.sop_class_uid, request.sop_instance_uid, syntax)  # fmt: skip
+        except Exception:
+            log.exception("C-STORE %s from %s@%s: open_store hook failed",
+                          request.sop_instance_uid, self.calling_ae, self.peer)  # fmt: skip
+            self._sink = _REFUSED
+        return self._sink is not None
+
+    def _to_sink(self, data: memoryview) -> None:
+        assert self._sink is not None
+        if not self._call_sink(self._sink.write, data):
+            self._call_sink(self._sink.abandon)
+            self._sink = _REFUSED  # the rest is read and dropped; a failure is answered
+
+    def _call_sink(self, method: Callable[..., object], *args: object) -> bool:
+        """Call a sink method; False (logged) when it raised: a bug in the owner's sink."""
+        try:
+            method(*args)
+        except Exception:
+            log.exception("association from %s@%s: store sink failed", self.calling_ae, self.peer)
+            return False
+        return True
+
     def _on_data_set(self, context_id: int, request: ul_pdu.CommandSet) -> None:
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            try:
+                status = sink.finish()
+            except Exception:
+                log.exception("C-STORE %s from %s@%s: store sink failed",
+                              request.sop_instance_uid, self.calling_ae, self.peer)  # fmt: skip
+                self._call_sink(sink.abandon)
+                status = _PROCESSING_FAILURE
+            self._send_command(context_id, ul_pdu.encode_store_rsp(
+                request.message_id, request.sop_class_uid, request.sop_instance_uid, status))  # fmt: skip
+            return
         if request.command_field != ul_pdu.C_STORE_RQ:
             self._used = 0
             self._send_command(context_id, self._pending_refusal)

@@ -18,7 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydicom.uid import AllTransferSyntaxes, ExplicitVRLittleEndian
@@ -26,7 +26,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from workstation.net.fast_scp import AcceptorHooks, FastAcceptor
+from workstation.net.fast_scp import AcceptorHooks, FastAcceptor, StoreSink
 from workstation.net.listener_events import (
     SUCCESS,
     AssociationReport,
@@ -81,6 +81,11 @@ ACCEPTED_SOP_CLASSES = (
 #: ``borrowed=True``); ``peer`` is ``"host:port"``. Raising ``OSError`` (``ArchiveWriteError``
 #: is one) answers Out of Resources.
 StoreCallback = Callable[[bytes, str, str], int]
+
+#: ``stream_callback(calling_ae, peer) -> StoreSink or None``: a sink takes the instance piece
+#: by piece as it arrives (the fast engine; the store callback is then not called for it),
+#: None hands it to the store callback whole.
+StreamCallback = Callable[[str, str], StoreSink | None]
 
 #: The acceptors behind the listener: ``"fast"`` (:mod:`workstation.net.fast_scp`, one thread per
 #: association reading PDUs straight off the socket) or ``"pynetdicom"`` (its AE and DUL threads).
@@ -139,6 +144,11 @@ class StorageListener:
         Seconds an idle association's DUL thread sleeps between polls (pynetdicom: 0.001).
     engine : str
         ``"fast"`` or ``"pynetdicom"`` (see :data:`ENGINES`); both answer the same way.
+    stream_callback : StreamCallback, optional
+        With the fast engine, asked for a :class:`~workstation.net.fast_scp.StoreSink` as each
+        C-STORE request arrives: the instance is written to it fragment by fragment while the
+        rest is still on its way, and never held whole in memory (the pynetdicom engine always
+        uses the store callback).
     borrowed : bool
         The store callback may be given a read-only ``memoryview`` of the association's receive
         buffer instead of ``bytes``: valid only until the callback returns (the next instance is
@@ -174,11 +184,13 @@ class StorageListener:
         engine: str = DEFAULT_ENGINE,
         ssl_context: ssl.SSLContext | None = None,
         borrowed: bool = False,
+        stream_callback: StreamCallback | None = None,
     ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"storage listener: engine {engine!r} is not one of {ENGINES}")
         self.engine = engine
         self.borrowed = borrowed
+        self._stream = stream_callback
         self.ae_title = _validate_ae(ae_title, "our AE title")
         self.allowed_calling_aes = tuple(
             _validate_ae(t, "allowed calling AE title") for t in allowed_calling_aes
@@ -302,6 +314,7 @@ class StorageListener:
             rejected=self._rejected,
             store=self._deliver,
             ended=self._ended,
+            open_store=self._open_stream if self._stream is not None else None,
         )
         return FastAcceptor(
             self.ae_title,
@@ -505,28 +518,36 @@ class StorageListener:
         started = time.perf_counter()
         status = self._call_store(data, calling_ae, peer, sop_instance)
         seconds = time.perf_counter() - started
-        received = ReceivedInstance(
-            association_id,
-            calling_ae,
-            peer,
-            sop_class,
-            sop_instance,
-            transfer_syntax,
-            len(data),
-            status,
-            seconds,
-        )
+        self._report_instance(ReceivedInstance(association_id, calling_ae, peer, sop_class,
+                                               sop_instance, transfer_syntax, len(data), status,
+                                               seconds))  # fmt: skip
+        return status
+
+    def _open_stream(
+        self, association_id: int, calling_ae: str, peer: str, sop_class: str,
+        sop_instance: str, transfer_syntax: str,
+    ) -> StoreSink | None:  # fmt: skip
+        """The fast acceptor's ``open_store``: the stream callback's sink, reported as the
+        store callback's instances are."""
+        assert self._stream is not None
+        sink = self._stream(calling_ae, peer)
+        if sink is None:
+            return None
+        received = ReceivedInstance(association_id, calling_ae, peer, sop_class, sop_instance,
+                                    transfer_syntax, 0, 0, 0.0)  # fmt: skip
+        return _ReportedSink(self, sink, received)
+
+    def _report_instance(self, received: ReceivedInstance) -> None:
         with self._lock:
-            stats = self._stats.get(association_id)
+            stats = self._stats.get(received.association_id)
             if stats is not None:
-                stats.store_seconds += seconds
+                stats.store_seconds += received.seconds
                 if received.ok:
                     stats.received += 1
-                    stats.size += len(data)
+                    stats.size += received.size
                 else:
                     stats.failed += 1
         self._emit(received)
-        return status
 
     def _call_store(
         self, data: bytes | memoryview, calling_ae: str, peer: str, sop_instance: str
@@ -545,3 +566,37 @@ class StorageListener:
             log.error("store callback returned %r for %s, not a DIMSE status", status, sop_instance)
             return PROCESSING_FAILURE
         return status
+
+
+class _ReportedSink:
+    """A stream callback's sink, counted and reported by its listener like a stored instance
+    (``seconds``: the time spent in the sink)."""
+
+    def __init__(self, listener: StorageListener, sink: StoreSink, received: ReceivedInstance):
+        self._listener = listener
+        self._sink = sink
+        self._received = received
+        self._size = 0
+        self._seconds = 0.0
+
+    def write(self, data: memoryview) -> None:
+        started = time.perf_counter()
+        self._size += len(data)
+        self._sink.write(data)
+        self._seconds += time.perf_counter() - started
+
+    def finish(self) -> int:
+        started = time.perf_counter()
+        status = self._sink.finish()
+        if not isinstance(status, int) or not 0 <= status <= 0xFFFF:
+            log.error("store sink returned %r for %s, not a DIMSE status", status,
+                      self._received.sop_instance_uid)  # fmt: skip
+            status = PROCESSING_FAILURE
+        seconds = self._seconds + time.perf_counter() - started
+        self._listener._report_instance(  # noqa: SLF001 - its own helper
+            replace(self._received, size=self._size, status=status, seconds=seconds)
+        )
+        return status
+
+    def abandon(self) -> None:
+        self._sink.abandon()

@@ -8,7 +8,7 @@ and a :class:`SpoolIngester` -- one background thread -- indexes what was spoole
 to :data:`MAX_BATCH` instances, or whatever arrived within :data:`MAX_WAIT` seconds of the
 first, through the archive's ordinary batch commit (grouped parallel fsync, renames, directory
 fsyncs, one SQLite transaction). The header is parsed from the bytes still in memory, or from
-the spool file read back when the receiver wrote straight from its network buffer.
+the spool file read back when the receiver streamed the instance into it (the fast engine).
 
 The ack path only writes and renames: the empty spool files it writes to are made ahead, on a
 thread of their own (:class:`SpoolParts`, one per ingester, started by its first

@@ -1,6 +1,6 @@
-"""The fast acceptor hands each instance to the listener as a view of its receive buffer (no copy
-on the thread that answers the C-STORE); a listener passes that view on only when it was made
-``borrowed``, and gives every other store callback bytes of its own."""
+"""The fast acceptor hands each whole instance to its store hook as a view of its receive buffer
+(no copy on the thread that answers the C-STORE), released once the hook returns; the storage
+listener gives its store callbacks bytes of their own."""
 
 from __future__ import annotations
 
@@ -9,16 +9,37 @@ import pytest
 from pynetdicom.dsutils import encode
 from test_storage_listener import Recorder, ct_dataset, dataset_bytes, store
 
-from workstation.net.storage_scp import StorageListener
+from workstation.net.fast_scp import AcceptorHooks, FastAcceptor
+from workstation.net.storage_scp import ACCEPTED_SOP_CLASSES, ACCEPTED_SYNTAXES, StorageListener
 
 SCU_AE = "TESTSCU"
 
 
-def _listener(callback, **kw) -> StorageListener:  # noqa: ANN001
+def _listener(callback) -> StorageListener:  # noqa: ANN001
     listener = StorageListener("LISTENER", 0, callback, bind_address="127.0.0.1",
-                               allowed_calling_aes=[SCU_AE], engine="fast", **kw)  # fmt: skip
+                               allowed_calling_aes=[SCU_AE], engine="fast")  # fmt: skip
     listener.start()
     return listener
+
+
+class _Acceptor:
+    """A fast acceptor whose store hook is ``callback(data, calling_ae, peer)``."""
+
+    def __init__(self, callback) -> None:  # noqa: ANN001
+        hooks = AcceptorHooks(
+            calling_allowed=lambda calling: calling == SCU_AE,
+            accepted=lambda *a: None,
+            rejected=lambda *a: None,
+            store=lambda _id, calling, peer, _cls, _uid, _ts, data: callback(data, calling, peer),
+            ended=lambda *a: None,
+        )
+        self.acceptor = FastAcceptor("LISTENER", ("127.0.0.1", 0), hooks,
+                                     abstract_syntaxes=ACCEPTED_SOP_CLASSES,
+                                     transfer_syntaxes=ACCEPTED_SYNTAXES)  # fmt: skip
+        self.address = self.acceptor.server_address
+
+    def stop(self, grace: float) -> None:
+        self.acceptor.shutdown(grace)
 
 
 def _big(pixels: int) -> pydicom.Dataset:
@@ -28,7 +49,7 @@ def _big(pixels: int) -> pydicom.Dataset:
     return ds
 
 
-def test_a_borrowed_view_is_the_file_and_lives_only_during_the_call() -> None:
+def test_the_store_hook_gets_a_view_of_the_file_that_lives_only_during_the_call() -> None:
     seen: list[tuple[type, bool, bytes]] = []
     views: list[memoryview] = []
 
@@ -37,7 +58,7 @@ def test_a_borrowed_view_is_the_file_and_lives_only_during_the_call() -> None:
         views.append(data)
         return 0x0000
 
-    listener = _listener(keep_view, borrowed=True)
+    listener = _Acceptor(keep_view)
     try:
         sent = [ct_dataset(), ct_dataset()]
         assert store(listener, *sent) == [0x0000, 0x0000]
@@ -61,7 +82,7 @@ def test_a_view_kept_past_the_call_does_not_stop_a_larger_instance() -> None:
         got.append(bytes(data))
         return 0x0000
 
-    listener = _listener(keep_slice, borrowed=True)
+    listener = _Acceptor(keep_slice)
     try:
         small, large = ct_dataset(), _big(3 << 20)
         assert store(listener, small, large) == [0x0000, 0x0000]
@@ -72,7 +93,7 @@ def test_a_view_kept_past_the_call_does_not_stop_a_larger_instance() -> None:
 
 def test_callbacks_that_keep_the_data_get_bytes_of_their_own() -> None:
     recorder = Recorder()
-    listener = _listener(recorder)  # not borrowed: the default
+    listener = _listener(recorder)
     try:
         sent = [ct_dataset(), _big(1 << 20), ct_dataset()]
         assert store(listener, *sent) == [0x0000] * 3

@@ -91,12 +91,16 @@ def test_no_sink_hands_the_instance_whole_and_a_failing_sink_is_refused() -> Non
     def stream(calling_ae: str, peer: str) -> Sink | None:
         return next(answers)
 
-    listener, _ = _listener(recorder, stream)
+    listener, events = _listener(recorder, stream)
     try:
         sent = [ct_dataset(), ct_dataset(), ct_dataset()]
         assert store(listener, *sent) == [0x0000, 0x0110, 0x0000]  # the association goes on
     finally:
         listener.stop(grace=1.0)
+    reported = take(events, AssociationReport)
+    # the refused one is reported and counted as a failure, as a failing store callback is
+    assert [e.status for e in reported if isinstance(e, ReceivedInstance)] == [0, 0x0110, 0]
+    assert (reported[-1].received, reported[-1].failed) == (2, 1)
     assert [dataset_bytes(d) for d, _, _ in recorder.files] == [
         encode(sent[0], False, True),
         encode(sent[2], False, True),

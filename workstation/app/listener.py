@@ -5,8 +5,8 @@ How a received instance is acknowledged is :attr:`ListenerSettings.ack`:
 ``"spooled"`` (the default)
     The association's thread only writes the bytes, fragment by fragment as they arrive (the
     fast engine streams them), to a spool file made ahead in the archive's ``spool/`` (page
-    cache, no fsync) and answers success once the instance is whole; the receiver's :class:`~workstation.archive.spool.SpoolIngester`
-    thread indexes them in batches. An acknowledged instance survives a crash of the process
+    cache, no fsync) and answers success once the instance is whole; the receiver's
+    :class:`~workstation.archive.spool.SpoolIngester` thread indexes them in batches. An acknowledged instance survives a crash of the process
     (SIGKILL included: the next start of the archive indexes the spool), but a power cut or
     kernel crash may lose those acknowledged in the last fraction of a second.
 ``"synced"`` (``workstation listen --sync``)
@@ -47,7 +47,7 @@ from typing import Any, Literal, Protocol
 
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
 from workstation.archive.spool import SpooledItem, SpoolIngester
-from workstation.archive.store import SpoolWriter
+from workstation.archive.store import PartFile, SpoolWriter
 from workstation.net.nodes import ListenerTls
 from workstation.net.storage_scp import (
     CANNOT_UNDERSTAND,
@@ -71,14 +71,12 @@ class InstanceSink(Protocol):
     def add_bytes(self, data: bytes, source: str) -> AddResult: ...
 
     def spool_bytes(
-        self, data: bytes | memoryview, *, sync: bool = False, part: tuple[int, str] | None = None
+        self, data: bytes | memoryview, *, sync: bool = False, part: PartFile | None = None
     ) -> str: ...
 
-    def open_spool(
-        self, *, sync: bool = False, part: tuple[int, str] | None = None
-    ) -> SpoolWriter: ...
+    def open_spool(self, *, sync: bool = False, part: PartFile | None = None) -> SpoolWriter: ...
 
-    def new_spool_part(self) -> tuple[int, str]: ...
+    def new_spool_part(self) -> PartFile: ...
 
     def prepare_spooled(self, item: SpooledItem) -> Any: ...
 
@@ -236,23 +234,20 @@ class ArchiveReceiver:
             max_pdu=settings.max_pdu,
             ssl_context=ssl_context,
             engine=settings.engine,
-            borrowed=True,  # written to the spool (or copied for add_bytes) before we answer
             stream_callback=self.open_stream if self._ingester is not None else None,
         )
         self.listener.add_observer(self._observe)
 
     # --- the store callback (association threads) ---------------------------------------------
-    def store(self, data: bytes | memoryview, calling_ae: str, peer: str) -> int:
-        """Add one received Part 10 file to the archive; return the C-STORE status.
-
-        ``data`` may be a view of the acceptor's buffer, valid only during this call: spooled,
-        it is written to the spool file and the ingester reads that back; indexed, it is copied.
-        """
+    def store(self, data: bytes, calling_ae: str, peer: str) -> int:
+        """Add one received Part 10 file to the archive; return the C-STORE status (the
+        indexed mode, and the pynetdicom engine; the fast engine streams, see
+        :meth:`open_stream`)."""
         source = f"c-store from {calling_ae}@{peer}"
         if self._ingester is not None:
             return self._spool(data, calling_ae, peer, source)
         try:
-            result = self.archive.add_bytes(bytes(data), source)
+            result = self.archive.add_bytes(data, source)
         except (ArchiveWriteError, OSError, sqlite3.OperationalError) as exc:
             # sqlite3: "database or disk is full" / "database is locked" from the index commit,
             # which the archive does not (yet) turn into ArchiveWriteError.
@@ -272,15 +267,14 @@ class ArchiveReceiver:
         to its spool file fragment by fragment as it arrives (see :class:`_SpoolSink`)."""
         return _SpoolSink(self, calling_ae, peer)
 
-    def _spool(self, data: bytes | memoryview, calling_ae: str, peer: str, source: str) -> int:
+    def _spool(self, data: bytes, calling_ae: str, peer: str, source: str) -> int:
         assert self._ingester is not None
         try:
             path = self.archive.spool_bytes(data, sync=self.settings.ack == "synced",
                                             part=self._ingester.take_part())  # fmt: skip
         except OSError as exc:  # ArchiveWriteError: disk full, permissions
             return self._not_spooled(calling_ae, peer, source, exc)
-        kept = data if isinstance(data, bytes) else None  # a borrowed view: read back when indexed
-        return self._spooled(path, kept, calling_ae, peer, source)
+        return self._spooled(path, data, calling_ae, peer, source)
 
     def _spooled(
         self, path: str, kept: bytes | None, calling_ae: str, peer: str, source: str

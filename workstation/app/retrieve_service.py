@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from workstation.app.listener import ArchiveReceiver, ListenerSettings
 from workstation.archive.spool import SpoolIngester
+from workstation.archive.store import PartFile
 from workstation.net.cancel import CancelToken
 from workstation.net.errors import NetError
 from workstation.net.find import find
@@ -58,10 +59,10 @@ class RetrieveArchive(Protocol):
     def find(self, level: str, keys: Any = None, limit: int | None = None) -> Any: ...
 
     def spool_bytes(
-        self, data: bytes | memoryview, *, sync: bool = False, part: tuple[int, str] | None = None
+        self, data: bytes | memoryview, *, sync: bool = False, part: PartFile | None = None
     ) -> str: ...
 
-    def new_spool_part(self) -> tuple[int, str]: ...
+    def new_spool_part(self) -> PartFile: ...
 
     def prepare_spooled(self, item: Any) -> Any: ...
 

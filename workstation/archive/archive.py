@@ -156,7 +156,7 @@ class Archive:
         data: bytes | memoryview,
         *,
         sync: bool = False,
-        part: tuple[int, str] | None = None,
+        part: store.PartFile | None = None,
     ) -> str:
         """Write a received Part 10 file to ``spool/`` and return the spool file's path.
 
@@ -178,7 +178,7 @@ class Archive:
             raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
 
     def open_spool(
-        self, *, sync: bool = False, part: tuple[int, str] | None = None
+        self, *, sync: bool = False, part: store.PartFile | None = None
     ) -> store.SpoolWriter:
         """A :class:`~workstation.archive.store.SpoolWriter` for an instance written to
         ``spool/`` as it arrives (the streaming form of :meth:`spool_bytes`: its ``commit``
@@ -194,7 +194,7 @@ class Archive:
         except OSError as exc:
             raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
 
-    def new_spool_part(self) -> tuple[int, str]:
+    def new_spool_part(self) -> store.PartFile:
         """An empty ``spool/NAME.part``, open for writing, for a later :meth:`spool_bytes`
         (``.part`` files are never acknowledged: start-up removes any left over).
 

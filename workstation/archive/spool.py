@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from workstation.archive.results import AddResult
+from workstation.archive.store import PartFile
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class SpooledItem:
 class SpoolIndex(Protocol):
     """What the ingester needs of the archive."""
 
-    def new_spool_part(self) -> tuple[int, str]: ...
+    def new_spool_part(self) -> PartFile: ...
 
     def prepare_spooled(self, item: SpooledItem) -> Any: ...
 
@@ -234,9 +235,6 @@ class SpoolIngester:
                 self._on_result(item.token, result)
             except Exception:  # a reporting bug must not stop the indexing
                 log.exception("spool ingester result callback failed for %s", item.source)
-
-
-PartFile = tuple[int, str]  # an open descriptor and the path of an empty spool/NAME.part
 
 
 class SpoolParts:

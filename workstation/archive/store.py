@@ -68,6 +68,9 @@ SPOOL_DIR = "spool"
 SPOOL_SUFFIX = ".dcm"
 QUARANTINE_DIR = "quarantine"
 
+#: An empty spool part file made ahead: its open descriptor and its path.
+PartFile = tuple[int, str]
+
 # A read connection per worker thread or process, for the "already stored?" check.
 _local = threading.local()
 
@@ -128,25 +131,26 @@ def write_temp(root: Path, data: bytes | memoryview) -> str:
     """Write ``data`` to a new file under ``root/tmp`` and return its path (not yet fsynced:
     the commit does that for the whole batch)."""
     path = os.path.join(root, TMP_DIR, f"{uuid.uuid4().hex}.part")
-    _write_new_file(path, data, sync=False)
+    _write_new_file(path, data)
     return path
 
 
-def _write_new_file(path: str, data: bytes | memoryview, *, sync: bool) -> None:
+def _write_new_file(path: str, data: bytes | memoryview) -> None:
     """Create ``path`` (it must not exist) holding ``data``; on any error nothing is left."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        if sync:
-            os.fsync(fd)
+        _write_all(fd, data)
     except BaseException:
         os.close(fd)
         _unlink_quietly(path)
         raise
     os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _unlink_quietly(path: str) -> None:
@@ -289,7 +293,7 @@ def prepare_bytes(data: bytes, source: str, root: str) -> Prepared:
     return Prepared(source=source, record=rec, digest=digest, size=len(data), tmp_path=tmp)
 
 
-def new_spool_part(root: str | os.PathLike[str]) -> tuple[int, str]:
+def new_spool_part(root: str | os.PathLike[str]) -> PartFile:
     """Create an empty ``root/spool/NAME.part``, open for writing: ``(fd, path)``.
 
     A ``.part`` file is never acknowledged (start-up removes any left over), so these may be
@@ -329,12 +333,11 @@ class SpoolWriter:
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], part: tuple[int, str] | None = None, *, sync: bool
+        self, root: str | os.PathLike[str], part: PartFile | None = None, *, sync: bool
     ) -> None:
         self._spool = os.path.join(root, SPOOL_DIR)
         self._fd, self.path = part if part is not None else new_spool_part(root)
         self._sync = sync
-        self.size = 0
 
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data`` (a view may be reused once this returns).
@@ -344,10 +347,7 @@ class SpoolWriter:
         OSError
             When it cannot be written (disk full): call :meth:`discard`.
         """
-        view = memoryview(data)
-        self.size += len(view)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        _write_all(self._fd, data)
 
     def commit(self) -> str:
         """Close the complete file and rename it into the spool; its path.
@@ -389,7 +389,7 @@ def write_spool(
     data: bytes | memoryview,
     *,
     sync: bool,
-    part: tuple[int, str] | None = None,
+    part: PartFile | None = None,
 ) -> str:
     """Write a received instance to ``root/spool`` whole and return its path (the ack path;
     see :class:`SpoolWriter`, whose parameters these are).

@@ -464,45 +464,42 @@ class _Association(threading.Thread):
         return True
 
     def _on_data_set(self, context_id: int, request: ul_pdu.CommandSet) -> None:
-        if self._sink is not None:
-            sink, self._sink = self._sink, None
-            try:
-                status = sink.finish()
-            except Exception:
-                log.exception("C-STORE %s from %s@%s: store sink failed",
-                              request.sop_instance_uid, self.calling_ae, self.peer)  # fmt: skip
-                self._call_sink(sink.abandon)
-                status = _PROCESSING_FAILURE
-            self._send_command(context_id, ul_pdu.encode_store_rsp(
-                request.message_id, request.sop_class_uid, request.sop_instance_uid, status))  # fmt: skip
-            return
-        if request.command_field != ul_pdu.C_STORE_RQ:
+        if self._sink is None and request.command_field != ul_pdu.C_STORE_RQ:
             self._used = 0
             self._send_command(context_id, self._pending_refusal)
             return
-        data = memoryview(self._buffer)[: self._used].toreadonly()
-        self._used = 0
-        transfer_syntax = self._contexts[context_id][1]
         try:
-            status = self.server.hooks.store(
+            status = self._stored(context_id, request)
+        except Exception:
+            log.exception("C-STORE %s from %s@%s: store hook failed",
+                          request.sop_instance_uid, self.calling_ae, self.peer)  # fmt: skip
+            status = _PROCESSING_FAILURE
+        rsp = ul_pdu.encode_store_rsp(
+            request.message_id, request.sop_class_uid, request.sop_instance_uid, status
+        )
+        self._send_command(context_id, rsp)
+
+    def _stored(self, context_id: int, request: ul_pdu.CommandSet) -> int:
+        """The owner's status for a whole instance: its sink's, or the store hook's (handed a
+        view of the buffer, released once it returns)."""
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            try:
+                return sink.finish()
+            except Exception:
+                self._call_sink(sink.abandon)
+                raise
+        with memoryview(self._buffer) as buffer, buffer[: self._used].toreadonly() as data:
+            self._used = 0
+            return self.server.hooks.store(
                 self.association_id,
                 self.calling_ae,
                 self.peer,
                 request.sop_class_uid,
                 request.sop_instance_uid,
-                transfer_syntax,
+                self._contexts[context_id][1],
                 data,
             )
-        except Exception:
-            log.exception("C-STORE %s from %s@%s: store hook failed",
-                          request.sop_instance_uid, self.calling_ae, self.peer)  # fmt: skip
-            status = _PROCESSING_FAILURE
-        finally:
-            data.release()
-        rsp = ul_pdu.encode_store_rsp(
-            request.message_id, request.sop_class_uid, request.sop_instance_uid, status
-        )
-        self._send_command(context_id, rsp)
 
     def _send_command(self, context_id: int, command: bytes) -> None:
         self._send(b"".join(ul_pdu.encode_pdata(context_id, command, True, self._peer_max_pdu)))

@@ -77,14 +77,14 @@ ACCEPTED_SOP_CLASSES = (
 )
 
 #: ``store_callback(data, calling_ae, peer) -> DIMSE status``. ``data`` is a complete Part 10
-#: file (bytes; a memoryview valid only during the call where the listener was made with
-#: ``borrowed=True``); ``peer`` is ``"host:port"``. Raising ``OSError`` (``ArchiveWriteError``
-#: is one) answers Out of Resources.
+#: file; ``peer`` is ``"host:port"``. Raising ``OSError`` (``ArchiveWriteError`` is one) answers
+#: Out of Resources.
 StoreCallback = Callable[[bytes, str, str], int]
 
 #: ``stream_callback(calling_ae, peer) -> StoreSink or None``: a sink takes the instance piece
 #: by piece as it arrives (the fast engine; the store callback is then not called for it),
-#: None hands it to the store callback whole.
+#: None hands it to the store callback whole. A sink's ``OSError`` answers Out of Resources and
+#: anything else it raises Processing Failure, as for the store callback.
 StreamCallback = Callable[[str, str], StoreSink | None]
 
 #: The acceptors behind the listener: ``"fast"`` (:mod:`workstation.net.fast_scp`, one thread per
@@ -149,11 +149,6 @@ class StorageListener:
         C-STORE request arrives: the instance is written to it fragment by fragment while the
         rest is still on its way, and never held whole in memory (the pynetdicom engine always
         uses the store callback).
-    borrowed : bool
-        The store callback may be given a read-only ``memoryview`` of the association's receive
-        buffer instead of ``bytes``: valid only until the callback returns (the next instance is
-        received into it), so a callback that keeps the data copies it. Saves the fast engine a
-        copy of every instance, and its memory, on the thread that answers the C-STORE.
     ssl_context : ssl.SSLContext, optional
         Accept only TLS connections, with this context (``workstation.net.tls.listener_context``,
         whose handshake runs on the association's thread, bounded by ``acse_timeout``). With the
@@ -183,13 +178,11 @@ class StorageListener:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         engine: str = DEFAULT_ENGINE,
         ssl_context: ssl.SSLContext | None = None,
-        borrowed: bool = False,
         stream_callback: StreamCallback | None = None,
     ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"storage listener: engine {engine!r} is not one of {ENGINES}")
         self.engine = engine
-        self.borrowed = borrowed
         self._stream = stream_callback
         self.ae_title = _validate_ae(ae_title, "our AE title")
         self.allowed_calling_aes = tuple(
@@ -511,10 +504,9 @@ class StorageListener:
     ) -> int:
         """Hand a received Part 10 file to the store callback; report it; its DIMSE status.
 
-        ``data`` may be a view of the acceptor's buffer (the fast engine's), handed on as it is
-        only to a listener made ``borrowed``."""
-        if not self.borrowed and not isinstance(data, bytes):
-            data = bytes(data)
+        ``data`` may be a view of the fast acceptor's buffer: the callback gets bytes of its
+        own."""
+        data = bytes(data)  # no copy when it is bytes already
         started = time.perf_counter()
         status = self._call_store(data, calling_ae, peer, sop_instance)
         seconds = time.perf_counter() - started
@@ -549,28 +541,35 @@ class StorageListener:
                     stats.failed += 1
         self._emit(received)
 
-    def _call_store(
-        self, data: bytes | memoryview, calling_ae: str, peer: str, sop_instance: str
-    ) -> int:
-        try:
-            status = self._store(data, calling_ae, peer)
-        except OSError as exc:  # ArchiveWriteError, ENOSPC, EACCES, ...
-            log.error("C-STORE %s from %s@%s not stored: %s", sop_instance, calling_ae, peer, exc)
-            return OUT_OF_RESOURCES
-        except Exception:
-            log.exception(
-                "C-STORE %s from %s@%s: store callback failed", sop_instance, calling_ae, peer
-            )
-            return PROCESSING_FAILURE
-        if not isinstance(status, int) or not 0 <= status <= 0xFFFF:
-            log.error("store callback returned %r for %s, not a DIMSE status", status, sop_instance)
-            return PROCESSING_FAILURE
-        return status
+    def _call_store(self, data: bytes, calling_ae: str, peer: str, sop_instance: str) -> int:
+        return _status_of(lambda: self._store(data, calling_ae, peer), "store callback",
+                          calling_ae, peer, sop_instance)  # fmt: skip
+
+
+def _status_of(
+    call: Callable[[], object], what: str, calling_ae: str, peer: str, sop_instance: str
+) -> int:
+    """The DIMSE status a store callback or sink gives: ``OSError`` (``ArchiveWriteError``,
+    ENOSPC, EACCES, ...) is Out of Resources; any other exception, or a value that is not a
+    status, is Processing Failure (a bug in the callback, logged)."""
+    try:
+        status = call()
+    except OSError as exc:
+        log.error("C-STORE %s from %s@%s not stored: %s", sop_instance, calling_ae, peer, exc)
+        return OUT_OF_RESOURCES
+    except Exception:
+        log.exception("C-STORE %s from %s@%s: %s failed", sop_instance, calling_ae, peer, what)
+        return PROCESSING_FAILURE
+    if not isinstance(status, int) or not 0 <= status <= 0xFFFF:
+        log.error("%s returned %r for %s, not a DIMSE status", what, status, sop_instance)
+        return PROCESSING_FAILURE
+    return status
 
 
 class _ReportedSink:
     """A stream callback's sink, counted and reported by its listener like a stored instance
-    (``seconds``: the time spent in the sink)."""
+    (``seconds``: the time spent in the sink). What the sink raises is answered as for the store
+    callback (:func:`_status_of`): after a failed write it gets nothing more and is abandoned."""
 
     def __init__(self, listener: StorageListener, sink: StoreSink, received: ReceivedInstance):
         self._listener = listener
@@ -578,20 +577,21 @@ class _ReportedSink:
         self._received = received
         self._size = 0
         self._seconds = 0.0
+        self._failed = 0  # the status of a write that raised
 
     def write(self, data: memoryview) -> None:
+        if self._failed:
+            return
         started = time.perf_counter()
         self._size += len(data)
-        self._sink.write(data)
+        self._failed = self._call(lambda: self._sink.write(data) or SUCCESS)
+        if self._failed:
+            self.abandon()
         self._seconds += time.perf_counter() - started
 
     def finish(self) -> int:
         started = time.perf_counter()
-        status = self._sink.finish()
-        if not isinstance(status, int) or not 0 <= status <= 0xFFFF:
-            log.error("store sink returned %r for %s, not a DIMSE status", status,
-                      self._received.sop_instance_uid)  # fmt: skip
-            status = PROCESSING_FAILURE
+        status = self._failed or self._call(self._sink.finish)
         seconds = self._seconds + time.perf_counter() - started
         self._listener._report_instance(  # noqa: SLF001 - its own helper
             replace(self._received, size=self._size, status=status, seconds=seconds)
@@ -599,4 +599,8 @@ class _ReportedSink:
         return status
 
     def abandon(self) -> None:
-        self._sink.abandon()
+        self._call(lambda: self._sink.abandon() or SUCCESS)
+
+    def _call(self, call: Callable[[], object]) -> int:
+        r = self._received
+        return _status_of(call, "store sink", r.calling_ae, r.peer, r.sop_instance_uid)

@@ -418,7 +418,7 @@ class ArchiveReceiver:
 class _SpoolSink:
     """One instance streamed into its spool file as it arrives (a
     :class:`~workstation.net.fast_scp.StoreSink`): written fragment by fragment while the sender
-    is still sending, renamed into the spool and handed to the ingester when whole, removed if
+    is still sending, named in the spool and handed to the ingester when whole, removed if
     the association ends first. A failed write (disk full) is kept, the rest of the instance
     is dropped, and :meth:`finish` answers Out of Resources."""
 

@@ -15,6 +15,7 @@ compares data with a digest of either kind, by the digest's own algorithm.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
@@ -160,6 +161,14 @@ def _fast_encoding(charset: str) -> str | None:
     return _FAST_ENCODINGS.get(charset.strip(" \0"))
 
 
+@functools.cache
+def _tag_of(keyword: str) -> tuple[int | None, bool]:
+    """A keyword's tag (None: not in the dictionary) and whether its VR is ASCII only (looked
+    up once: a record reads the same twenty keywords from every instance)."""
+    tag = tag_for_keyword(keyword)
+    return tag, tag is not None and dictionary_VR(tag) in _ASCII_VRS
+
+
 class _Values:
     """Text values of one header, decoded directly where possible (see above)."""
 
@@ -188,11 +197,11 @@ class _Values:
         return None
 
     def text(self, keyword: str, limit: int = 256) -> str:
-        tag = tag_for_keyword(keyword)
+        tag, ascii_only = _tag_of(keyword)
         raw = self._raw(tag) if tag is not None else None
         if raw is None:
             return _text(self.dataset(), keyword, limit)
-        encoding = "ascii" if dictionary_VR(tag) in _ASCII_VRS else self.encoding
+        encoding = "ascii" if ascii_only else self.encoding
         if encoding is None:
             return _text(self.dataset(), keyword, limit)
         try:

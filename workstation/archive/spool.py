@@ -10,7 +10,7 @@ first, through the archive's ordinary batch commit (grouped parallel fsync, rena
 fsyncs, one SQLite transaction). The header is parsed from the bytes still in memory, or from
 the spool file read back when the receiver streamed the instance into it (the fast engine).
 
-The ack path only writes and renames: the empty spool files it writes to are made ahead, on a
+The ack path only writes and names files: the empty spool files it writes to are made ahead, on a
 thread of their own (:class:`SpoolParts`, one per ingester, started by its first
 :meth:`SpoolIngester.take_part`), since creating a file costs the filesystem more than filling
 it (measured here: 0.15 ms of the 0.7 ms that answering one 512 KB C-STORE took).
@@ -242,11 +242,13 @@ class SpoolParts:
 
     Creating a file is most of what the ack path costs the filesystem: a new inode and a
     directory entry (on ext4 without a journal the inode allocator also skips every inode freed
-    in the last 30 s, one table lookup each). A thread keeps up to ``ahead`` empty ``.part``
-    files open, so the thread that answers a C-STORE only writes and renames. :meth:`take`
-    never waits for it: when none is ready it creates one itself. ``.part`` files are never
-    acknowledged, so what is left after a crash is removed by the next start of the archive;
-    :meth:`close` removes the unused ones.
+    in the last 30 s, one table lookup each). A thread keeps up to ``ahead`` empty part files
+    open, so the thread that answers a C-STORE only writes and names its file. :meth:`take`
+    never waits for it: when none is ready it creates one itself. Part files are never
+    acknowledged: an anonymous one (see :func:`~workstation.archive.store.new_spool_part`) is
+    gone with the process, never having had a name, so making it takes no lock that the
+    answering thread waits for; a named ``.part`` one (the fallback) left by a crash is removed
+    by the next start of the archive. :meth:`close` removes the unused ones.
 
     Parameters
     ----------
@@ -297,11 +299,12 @@ class SpoolParts:
         with self._wake:
             leftovers, self._ready = list(self._ready), deque()
         for fd, path in leftovers:
-            os.close(fd)
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            os.close(fd)  # an anonymous one is gone with its descriptor
+            if path:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
     def _run(self) -> None:
         failing = False

@@ -34,6 +34,7 @@ time costs 2-4 ms each; 64 at once from 16 threads about 0.4 ms each.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sqlite3
@@ -68,8 +69,17 @@ SPOOL_DIR = "spool"
 SPOOL_SUFFIX = ".dcm"
 QUARANTINE_DIR = "quarantine"
 
-#: An empty spool part file made ahead: its open descriptor and its path.
+#: An empty spool part file made ahead: its open descriptor and its path ("" for an anonymous
+#: one, which has no name until it is committed; see :func:`new_spool_part`).
 PartFile = tuple[int, str]
+
+#: Where an anonymous file is given its name (linkat through the descriptor's /proc link).
+_FD_LINKS = "/proc/self/fd"
+#: ``O_TMPFILE`` where anonymous spool files can be made and named (Linux with /proc), else 0.
+_O_TMPFILE: int = getattr(os, "O_TMPFILE", 0) if os.path.isdir(_FD_LINKS) else 0
+#: Spool directories whose filesystem refused an anonymous file (they get named parts).
+_NAMED_ONLY: set[str] = set()
+_SHORT_OF_RESOURCES = {errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 
 # A read connection per worker thread or process, for the "already stored?" check.
 _local = threading.local()
@@ -294,9 +304,15 @@ def prepare_bytes(data: bytes, source: str, root: str) -> Prepared:
 
 
 def new_spool_part(root: str | os.PathLike[str]) -> PartFile:
-    """Create an empty ``root/spool/NAME.part``, open for writing: ``(fd, path)``.
+    """Create an empty spool file, open for writing: ``(fd, path)``.
 
-    A ``.part`` file is never acknowledged (start-up removes any left over), so these may be
+    Where the filesystem allows it (Linux ``O_TMPFILE``: ext4, XFS, btrfs, tmpfs) the file is
+    anonymous, ``path`` is empty, and it gets its name in ``spool/`` only when its writer commits
+    it: making one takes no lock on the spool directory, so parts made ahead by another thread
+    never hold up the thread that commits a received instance there (on ext4 without a journal,
+    creating a file can take long: the inode allocator skips every inode freed in the last 30 s,
+    one table lookup each). A crash leaves nothing of an uncommitted one. Elsewhere it is
+    ``spool/NAME.part``, never acknowledged (start-up removes any left over). Either kind may be
     made ahead of need (see :class:`~workstation.archive.spool.SpoolParts`).
 
     Raises
@@ -304,16 +320,25 @@ def new_spool_part(root: str | os.PathLike[str]) -> PartFile:
     OSError
         When it cannot be created.
     """
-    path = os.path.join(root, SPOOL_DIR, f"{uuid.uuid4().hex}.part")
+    spool = os.path.join(root, SPOOL_DIR)
+    if _O_TMPFILE and spool not in _NAMED_ONLY:
+        try:
+            return os.open(spool, os.O_WRONLY | _O_TMPFILE, 0o644), ""
+        except OSError as exc:
+            if exc.errno in _SHORT_OF_RESOURCES:
+                raise  # as creating a named one would; anonymous ones are tried again later
+            _NAMED_ONLY.add(spool)  # not supported here (EOPNOTSUPP, EISDIR, EINVAL, ...)
+    path = os.path.join(spool, f"{uuid.uuid4().hex}.part")
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
 
 
 class SpoolWriter:
-    """One received instance written to ``root/spool/NAME.part`` piece by piece, as it arrives.
+    """One received instance written to a spool part file piece by piece, as it arrives.
 
-    :meth:`commit` renames the complete file to ``NAME.dcm`` (from then on it is acknowledged:
-    a crash leaves it for the next start to index), :meth:`discard` removes it; a crash before
-    either leaves a ``.part`` file, which start-up removes.
+    :meth:`commit` gives the complete file its name ``spool/NAME.dcm`` (from then on it is
+    acknowledged: a crash leaves it for the next start to index), :meth:`discard` removes it; a
+    crash before either leaves nothing (an anonymous part) or a ``.part`` file, which start-up
+    removes.
 
     Parameters
     ----------
@@ -350,25 +375,32 @@ class SpoolWriter:
         _write_all(self._fd, data)
 
     def commit(self) -> str:
-        """Close the complete file and rename it into the spool; its path.
+        """Close the complete file and name it in the spool; its path.
 
         Raises
         ------
         OSError
             When that fails; nothing is left behind.
         """
-        final = self.path[: -len(".part")] + SPOOL_SUFFIX
+        if self.path:
+            final = self.path[: -len(".part")] + SPOOL_SUFFIX
+        else:
+            final = os.path.join(self._spool, uuid.uuid4().hex + SPOOL_SUFFIX)
         try:
             try:
                 if self._sync:
                     os.fsync(self._fd)
+                if not self.path:  # anonymous: linked in while it is still open
+                    _link_anonymous(self._fd, final)
             finally:
                 self._close()
-            os.rename(self.path, final)
+            if self.path:
+                os.rename(self.path, final)
             if self._sync:
                 fsync_dir(self._spool)
         except BaseException:
-            _unlink_quietly(self.path)
+            if self.path:
+                _unlink_quietly(self.path)
             _unlink_quietly(final)
             raise
         return final
@@ -376,12 +408,21 @@ class SpoolWriter:
     def discard(self) -> None:
         """Remove the part file (an instance not received whole, or not written)."""
         self._close()
-        _unlink_quietly(self.path)
+        if self.path:
+            _unlink_quietly(self.path)
 
     def _close(self) -> None:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
+
+
+def _link_anonymous(fd: int, path: str) -> None:
+    """Give the anonymous file open as ``fd`` the name ``path`` (``linkat`` of its /proc link
+    with ``AT_SYMLINK_FOLLOW``, which needs no privilege). ``os.link`` calls plain ``link()``,
+    which would link the /proc symlink itself, unless a directory descriptor is given: the
+    source path is absolute, so the kernel ignores the one given here."""
+    os.link(f"{_FD_LINKS}/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
 
 
 def write_spool(

@@ -6,9 +6,10 @@ How a received instance is acknowledged is :attr:`ListenerSettings.ack`:
     The association's thread only writes the bytes, fragment by fragment as they arrive (the
     fast engine streams them), to a spool file made ahead in the archive's ``spool/`` (page
     cache, no fsync) and answers success once the instance is whole; the receiver's
-    :class:`~workstation.archive.spool.SpoolIngester` thread indexes them in batches. An acknowledged instance survives a crash of the process
-    (SIGKILL included: the next start of the archive indexes the spool), but a power cut or
-    kernel crash may lose those acknowledged in the last fraction of a second.
+    :class:`~workstation.archive.spool.SpoolIngester` thread indexes them in batches. An
+    acknowledged instance survives a crash of the process (SIGKILL included: the next start of
+    the archive indexes the spool), but a power cut or kernel crash may lose those acknowledged
+    in the last fraction of a second.
 ``"synced"`` (``workstation listen --sync``)
     The same, with the spool file and directory fsynced before the answer: an acknowledged
     instance survives a power cut too, at ~1-3 ms more per instance.

@@ -195,8 +195,9 @@ class Archive:
             raise ArchiveWriteError(f"{self.root}: spool write failed: {exc}") from exc
 
     def new_spool_part(self) -> store.PartFile:
-        """An empty ``spool/NAME.part``, open for writing, for a later :meth:`spool_bytes`
-        (``.part`` files are never acknowledged: start-up removes any left over).
+        """An empty spool file, open for writing, for a later :meth:`spool_bytes` or
+        :meth:`open_spool` (anonymous where the filesystem allows, else ``spool/NAME.part``:
+        see :func:`~workstation.archive.store.new_spool_part`).
 
         Raises
         ------

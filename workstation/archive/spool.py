@@ -36,7 +36,6 @@ stops), not to the archive: tools that open the archive to import or query carry
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -46,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from workstation.archive.results import AddResult
-from workstation.archive.store import PartFile
+from workstation.archive.store import PartFile, drop_part
 
 log = logging.getLogger(__name__)
 
@@ -298,13 +297,8 @@ class SpoolParts:
         self._thread.join()
         with self._wake:
             leftovers, self._ready = list(self._ready), deque()
-        for fd, path in leftovers:
-            os.close(fd)  # an anonymous one is gone with its descriptor
-            if path:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+        for part in leftovers:
+            drop_part(part)
 
     def _run(self) -> None:
         failing = False

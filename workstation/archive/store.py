@@ -375,32 +375,26 @@ class SpoolWriter:
         _write_all(self._fd, data)
 
     def commit(self) -> str:
-        """Close the complete file and name it in the spool; its path.
+        """Name the complete file in the spool and close it; its path.
 
         Raises
         ------
         OSError
             When that fails; nothing is left behind.
         """
-        if self.path:
-            final = self.path[: -len(".part")] + SPOOL_SUFFIX
-        else:
-            final = os.path.join(self._spool, uuid.uuid4().hex + SPOOL_SUFFIX)
+        final = os.path.join(self._spool, uuid.uuid4().hex + SPOOL_SUFFIX)
         try:
-            try:
-                if self._sync:
-                    os.fsync(self._fd)
-                if not self.path:  # anonymous: linked in while it is still open
-                    _link_anonymous(self._fd, final)
-            finally:
-                self._close()
+            if self._sync:
+                os.fsync(self._fd)
             if self.path:
                 os.rename(self.path, final)
+            else:  # anonymous: linked in through its descriptor, while it is open
+                _link_anonymous(self._fd, final)
+            self._close()
             if self._sync:
                 fsync_dir(self._spool)
         except BaseException:
-            if self.path:
-                _unlink_quietly(self.path)
+            self.discard()
             _unlink_quietly(final)
             raise
         return final
@@ -415,6 +409,14 @@ class SpoolWriter:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
+
+
+def drop_part(part: PartFile) -> None:
+    """Close an unused part file and remove it (an anonymous one is gone with its descriptor)."""
+    fd, path = part
+    os.close(fd)
+    if path:
+        _unlink_quietly(path)
 
 
 def _link_anonymous(fd: int, path: str) -> None:

@@ -155,18 +155,10 @@ class _Association(threading.Thread):
         TimeoutError
             Nothing came for the network timeout.
         """
-        if not self._wait_all:
-            return recv_exact_into(self.socket, view)
-        size, got = len(view), 0
-        while got < size:  # one call per piece: the kernel waits for all of it
-            try:
-                n = self.socket.recv_into(view[got:], size - got, socket.MSG_WAITALL)
-            except BlockingIOError as exc:  # SO_RCVTIMEO passed in silence
-                raise TimeoutError(f"no data for {self._timeout} s") from exc
-            if not n:
-                break
-            got += n
-        return got
+        try:
+            return recv_exact_into(self.socket, view, socket.MSG_WAITALL if self._wait_all else 0)
+        except BlockingIOError as exc:  # SO_RCVTIMEO passed in silence
+            raise TimeoutError(f"no data for {self._timeout} s") from exc
 
     def _fill(self, buffer: bytearray, start: int, size: int) -> None:
         """Receive exactly ``size`` bytes into ``buffer[start:]``."""

@@ -67,16 +67,17 @@ def nodelay_handlers() -> list[tuple[Any, Any]]:
     return [(evt.EVT_CONN_OPEN, set_nodelay_on_open)]
 
 
-def recv_exact_into(sock: socket.socket, view: memoryview) -> int:
+def recv_exact_into(sock: socket.socket, view: memoryview, flags: int = 0) -> int:
     """Receive into all of ``view``; the bytes received, fewer when the peer closed first.
 
-    Socket errors (timeouts included) propagate.
+    ``flags`` go to each ``recv_into`` (``MSG_WAITALL`` on a blocking socket: one call per
+    piece, the kernel waiting for all of it). Socket errors (timeouts included) propagate.
     """
     size = len(view)
     got = 0
     recv_into = sock.recv_into
     while got < size:
-        n = recv_into(view[got:], size - got)
+        n = recv_into(view[got:], size - got, flags)
         if not n:
             break
         got += n

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -69,7 +70,7 @@ def split(found: list[tuple[float, bool, int]]) -> dict[str, list[float]]:
         if from_receiver and length in _RSP_SIZES and first is not None:
             part.append(stamp - first)
             first = None
-            later = next((t for t, mine, _ in found[i + 1 :] if not mine), None)
+            later = next((t for t, mine, _ in islice(found, i + 1, None) if not mine), None)
             if later is not None:
                 turnaround.append(later - stamp)
     return {"turnaround": turnaround, "receiver": part}

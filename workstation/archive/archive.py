@@ -560,4 +560,4 @@ def _held_copy(item: Prepared, stored: Sequence[tuple[str, str]]) -> str:
         hit = store.held_digest([digest for digest, _ in stored], item.digest, data)
     except OSError:  # unreadable: not known to be the same; its placing reports the error
         return ""
-    return next((rel for digest, rel in stored if hit and digest == hit), "")
+    return next((rel for digest, rel in stored if digest == hit), "") if hit else ""

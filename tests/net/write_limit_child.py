@@ -52,7 +52,7 @@ def main() -> None:
     statuses = [int(assoc.send_c_store(sent[0]).Status)]
     # White box: let the ingester's thread make its parts ahead, so that the large instance is
     # written to one of them (the path a busy listener takes), not to a part made on the spot.
-    parts = receiver._ingester._parts  # noqa: SLF001
+    parts = receiver._ingester._parts.started  # noqa: SLF001
     deadline = time.monotonic() + 10.0
     while parts.ready < parts.ahead and time.monotonic() < deadline:
         time.sleep(0.01)

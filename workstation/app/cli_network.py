@@ -266,10 +266,12 @@ def cmd_listen(args: argparse.Namespace, services: Services) -> int:
     # could wait that long for the GIL, on every C-STORE. This process does nothing else.
     sys.setswitchinterval(LISTENER_SWITCH_INTERVAL)
     archive = services.archive
-    receiver = ArchiveReceiver(archive, settings, on_batch=on_batch)
+    receiver = ArchiveReceiver(archive, settings, on_batch=on_batch, ingest=services.ingest)
     try:
         receiver.start()  # binds now: a port in use is reported before we say we listen
     except OSError:
+        receiver.stop()
+        services.close_ingest()
         archive.close()
         raise
     host, port = receiver.address
@@ -289,6 +291,7 @@ def cmd_listen(args: argparse.Namespace, services: Services) -> int:
     finally:
         receiver.stop()
         signal.signal(signal.SIGTERM, previous)
+        services.close_ingest()
         archive.close()  # a clean close spares the next start a reconciliation walk
     summary = totals.as_dict(time.monotonic() - started)
     emit(

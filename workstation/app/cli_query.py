@@ -466,7 +466,7 @@ def cmd_retrieve(args: argparse.Namespace, services: Services) -> int:
     node = _node(book, args.node)
     method = {"move": "C-MOVE", "get": "C-GET"}.get(args.method or "", args.method)
     archive = services.archive
-    service = RetrieveService(archive, book.local,
+    service = RetrieveService(archive, book.local, ingest=services.ingest,
                               journal=services.home / "retrieve_journal.jsonl")  # fmt: skip
     token = CancelToken()
     bar = _ProgressBar(not args.quiet and not args.json)
@@ -480,6 +480,7 @@ def cmd_retrieve(args: argparse.Namespace, services: Services) -> int:
                                       cancel=token)  # fmt: skip
     finally:
         bar.close()
+        services.close_ingest()
         archive.close()
     if args.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))

@@ -143,7 +143,9 @@ class Gui:
         except ValueError as exc:
             book, broken = NodeBook(), f"The node list is not used: {exc}"
             self.problems.append(broken)
-        retrieve = RetrieveService(self.services.archive, book.local,
+        # The ingest process starts now, on idle CPU time, so that the first retrieve finds
+        # it running.
+        retrieve = RetrieveService(self.services.archive, book.local, ingest=self.services.ingest,
                                    journal=self.services.home / "retrieve_journal.jsonl")  # fmt: skip
         self.retrieve_service = retrieve  # shared with the priors of the hanging protocols
 
@@ -422,6 +424,7 @@ class Gui:
             self.remote_tabs.shutdown()
         self.service.shutdown()
         self.opener.shutdown()
+        self.services.close_ingest()
         self._delete_window()
 
     def _delete_window(self) -> None:

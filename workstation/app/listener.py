@@ -46,6 +46,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from workstation.archive.ingest_process import IngestProcess, ProcessIngester
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
 from workstation.archive.spool import SpooledItem, SpoolIngester
 from workstation.archive.store import PartFile, SpoolWriter
@@ -192,9 +193,13 @@ class ArchiveReceiver:
     settings : ListenerSettings
     on_batch : callable, optional
         Called with each :class:`ReceivedBatch`, on an association thread or the ingester's.
+    ingest : IngestProcess, optional
+        Where the spooled modes index: in this child process (see
+        :mod:`workstation.archive.ingest_process`: it takes no CPU from the sender's turn); by
+        default on a thread of this process.
 
-    In the spooled modes the receiver owns the archive's ingester thread: it starts with the
-    receiver and :meth:`stop` drains it (nothing is left in ``spool/`` after a clean stop).
+    In the spooled modes the receiver owns an ingester: it starts with the receiver and
+    :meth:`stop` drains it (nothing is left in ``spool/`` after a clean stop).
 
     Raises
     ------
@@ -210,6 +215,7 @@ class ArchiveReceiver:
         archive: InstanceSink,
         settings: ListenerSettings,
         on_batch: Callable[[ReceivedBatch], None] | None = None,
+        ingest: IngestProcess | None = None,
     ) -> None:
         self.archive = archive
         self.settings = settings
@@ -219,12 +225,16 @@ class ArchiveReceiver:
                              f"{settings.ack!r}")  # fmt: skip
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._lock = threading.Lock()
-        self._ingester: SpoolIngester | None = None
+        self._ingester: SpoolIngester | ProcessIngester | None = None
         ssl_context = None
         if settings.tls.enabled:
             ssl_context = listener_context(settings.tls, f"listener {settings.ae_title}")
         if settings.ack != "indexed":
-            self._ingester = SpoolIngester(archive, self._indexed)
+            self._ingester = (
+                SpoolIngester(archive, self._indexed)
+                if ingest is None
+                else ingest.ingester(archive, self._indexed)
+            )
         self.listener = StorageListener(
             settings.ae_title,
             settings.port,

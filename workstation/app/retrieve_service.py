@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workstation.app.listener import ArchiveReceiver, ListenerSettings
+from workstation.archive.ingest_process import IngestProcess, ProcessIngester
 from workstation.archive.spool import SpoolIngester
 from workstation.archive.store import PartFile
 from workstation.net.cancel import CancelToken
@@ -220,6 +221,10 @@ class RetrieveService:
         ``identity.port`` for the duration of each retrieve.
     journal : Path, optional
         A JSON-lines file each retrieve's report is appended to.
+    ingest : IngestProcess, optional
+        Index what arrives in this child process (``Services.ingest``) rather than on a thread
+        of this one (a temporary listener's and C-GET's instances; a given ``receiver`` has its
+        own).
     """
 
     def __init__(
@@ -229,11 +234,13 @@ class RetrieveService:
         *,
         receiver: ArchiveReceiver | None = None,
         journal: Path | None = None,
+        ingest: IngestProcess | None = None,
     ) -> None:
         self.archive = archive
         self.identity = identity
         self.receiver = receiver
         self.journal = journal
+        self.ingest = ingest
 
     # --- what is where ------------------------------------------------------------------------
     def local_instances(self, study_uid: str, series_uid: str = "") -> set[str]:
@@ -392,10 +399,12 @@ class RetrieveService:
                 bind_address=self.identity.bind_address, allowed_calling_aes=node.sends_as,
                 tls=self.identity.tls,
             )  # fmt: skip
-            receiver, own = ArchiveReceiver(self.archive, settings), True  # type: ignore[arg-type]
+            receiver = ArchiveReceiver(self.archive, settings, ingest=self.ingest)  # type: ignore[arg-type]
+            own = True
             try:
                 receiver.start()
             except OSError as exc:
+                receiver.stop()  # its ingester
                 raise NetError(node.label, f"cannot receive the C-MOVE: {exc} (is another "
                                "listener using our port? use it, or retrieve with C-GET)") from exc  # fmt: skip
         remove = receiver.listener.add_observer(arrivals.observe)
@@ -417,7 +426,11 @@ class RetrieveService:
     def _get(self, node: RemoteNode, targets: list[RetrieveTarget], classes: list[str],
              arrivals: _Arrivals, results: list[RetrieveResult],
              cancel: CancelToken) -> None:  # fmt: skip
-        ingester = SpoolIngester(self.archive)
+        ingester: SpoolIngester | ProcessIngester = (
+            SpoolIngester(self.archive)
+            if self.ingest is None
+            else self.ingest.ingester(self.archive)
+        )
         source = f"c-get from {node.ae_title}@{node.host}:{node.port}"
 
         def store(data: bytes, calling_ae: str, peer: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,12 @@ from workstation.core.png import write_png
 
 if TYPE_CHECKING:
     from workstation.archive.archive import Archive
+    from workstation.archive.ingest_process import IngestProcess
+
+#: ``WORKSTATION_INGEST``: where received instances are indexed. ``idle`` (default): a child
+#: process on idle CPU time; ``normal``: a child process at normal priority; ``thread``: a thread
+#: of this process (see :mod:`workstation.archive.ingest_process`).
+INGEST_MODES = ("idle", "normal", "thread")
 
 
 class Services:
@@ -51,6 +58,37 @@ class Services:
 
             archive = self._archive = Archive(self.home / "archive")
         return archive
+
+    @property
+    def ingest(self) -> IngestProcess | None:
+        """The process received instances are indexed in (started on first use; None when
+        ``WORKSTATION_INGEST=thread`` asks for a thread instead). Close it with
+        :meth:`close_ingest` before the archive.
+
+        Raises
+        ------
+        ValueError
+            When ``WORKSTATION_INGEST`` is not one of :data:`INGEST_MODES`.
+        """
+        if not hasattr(self, "_ingest"):
+            mode = os.environ.get("WORKSTATION_INGEST", "idle").strip().lower() or "idle"
+            if mode not in INGEST_MODES:
+                raise ValueError(f"WORKSTATION_INGEST={mode!r}: use one of "
+                                 f"{', '.join(INGEST_MODES)}")  # fmt: skip
+            process = None
+            if mode != "thread":
+                from workstation.archive.ingest_process import IngestProcess
+
+                process = IngestProcess(mode)
+                process.start()
+            self._ingest = process
+        return self._ingest
+
+    def close_ingest(self) -> None:
+        """End the ingest process, if one was started (it indexes what it was given first)."""
+        process = getattr(self, "_ingest", None)
+        if process is not None:
+            process.close()
 
     def open(self, path: str | Path) -> DicomFile:
         return DicomFile.open(path, self.registry)

@@ -93,6 +93,7 @@ class SpoolIndex(Protocol):
 
 
 ResultCallback = Callable[[Hashable, AddResult], None]
+BatchCallback = Callable[[list[tuple[Hashable, AddResult]]], None]
 
 _STOP = object()
 
@@ -107,6 +108,9 @@ class SpoolIngester:
     on_result : callable, optional
         Called on the ingester's thread with ``(token, AddResult)`` for each instance once its
         batch is committed (or it was quarantined).
+    on_batch : callable, optional
+        Called on the ingester's thread with the list of ``(token, AddResult)`` of each batch
+        once it is committed (after ``on_result``).
     max_batch, max_wait : int, float
         The batch policy (see the module docstring).
     """
@@ -116,18 +120,20 @@ class SpoolIngester:
         archive: SpoolIndex,
         on_result: ResultCallback | None = None,
         *,
+        on_batch: BatchCallback | None = None,
         max_batch: int = MAX_BATCH,
         max_wait: float = MAX_WAIT,
     ) -> None:
         self._archive = archive
         self._on_result = on_result
+        self._on_batch = on_batch
         self.max_batch = max_batch
         self.max_wait = max_wait
         self._queue: queue.SimpleQueue[SpooledItem | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued = 0
         self._closed = False
-        self._parts: SpoolParts | None = None  # started by the first take_part()
+        self._parts = LazyParts(archive.new_spool_part)
         self._thread = threading.Thread(target=self._run, name="spool-ingester", daemon=True)
         self._thread.start()
 
@@ -141,15 +147,7 @@ class SpoolIngester:
         OSError
             When none was ready and one cannot be created (disk full, permissions).
         """
-        parts = self._parts
-        if parts is None:
-            with self._lock:
-                if self._closed:
-                    return None
-                if self._parts is None:
-                    self._parts = SpoolParts(self._archive.new_spool_part)
-                parts = self._parts
-        return parts.take()
+        return self._parts.take()
 
     def submit(self, path: str, data: bytes | None, source: str, token: Hashable = None) -> None:
         """Queue a spooled file for indexing (any thread; returns at once)."""
@@ -176,9 +174,7 @@ class SpoolIngester:
             if not self._closed:
                 self._closed = True
                 self._queue.put(_STOP)
-            parts, self._parts = self._parts, None
-        if parts is not None:  # nothing takes a part once closed
-            parts.close()
+        self._parts.close()
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -227,13 +223,18 @@ class SpoolIngester:
                 time.sleep(RETRY_DELAY)
         with self._lock:
             self._queued -= len(batch)
-        if self._on_result is None:
-            return
-        for item, result in zip(batch, results, strict=False):
+        pairs = [(item.token, result) for item, result in zip(batch, results, strict=False)]
+        if self._on_result is not None:
+            for token, result in pairs:
+                try:
+                    self._on_result(token, result)
+                except Exception:  # a reporting bug must not stop the indexing
+                    log.exception("spool ingester result callback failed for %s", result.source)
+        if self._on_batch is not None and pairs:
             try:
-                self._on_result(item.token, result)
-            except Exception:  # a reporting bug must not stop the indexing
-                log.exception("spool ingester result callback failed for %s", item.source)
+                self._on_batch(pairs)
+            except Exception:
+                log.exception("spool ingester batch callback failed")
 
 
 class SpoolParts:
@@ -324,3 +325,47 @@ class SpoolParts:
                 failing = False
             with self._wake:
                 self._ready.extend(made)
+
+
+class LazyParts:
+    """The :class:`SpoolParts` of one ingester, started by the first :meth:`take` (tools that
+    never receive start no thread); :meth:`close` removes the unused parts, and :meth:`take`
+    gives None from then on.
+
+    Parameters
+    ----------
+    create : callable
+        Makes one empty part file (``Archive.new_spool_part``).
+    """
+
+    def __init__(self, create: Callable[[], PartFile]) -> None:
+        self._create = create
+        self._lock = threading.Lock()
+        self._closed = False
+        self.started: SpoolParts | None = None
+
+    def take(self) -> PartFile | None:
+        """An empty part file (see :meth:`SpoolParts.take`), or None once closed.
+
+        Raises
+        ------
+        OSError
+            When none was ready and one cannot be created (disk full, permissions).
+        """
+        parts = self.started
+        if parts is None:
+            with self._lock:
+                if self._closed:
+                    return None
+                if self.started is None:
+                    self.started = SpoolParts(self._create)
+                parts = self.started
+        return parts.take()
+
+    def close(self) -> None:
+        """Stop making parts and remove those not taken."""
+        with self._lock:
+            self._closed = True
+            parts, self.started = self.started, None
+        if parts is not None:
+            parts.close()

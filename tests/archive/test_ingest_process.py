@@ -214,3 +214,17 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_an_ingester_that_outlives_the_process_indexes_in_process(
+    archive: Archive, process: IngestProcess
+) -> None:
+    ingester = process.ingester(archive)
+    for data in _instances(5):
+        ingester.submit(archive.spool_bytes(data), None, "test")
+    assert process.close(WAIT)  # the child indexes what it was given, then ends
+    for data in _instances(5):
+        ingester.submit(archive.spool_bytes(data), None, "test")
+    assert ingester.close(WAIT)
+    assert _indexed(archive) == 10
+    assert _spool_dir(archive) == []

@@ -240,9 +240,11 @@ class IngestProcess:
             ingester._fall_back(failed or "the ingest process has ended")
         return ingester
 
-    def close(self, timeout: float | None = 30.0) -> None:
-        """End the child (it indexes what it was given first); ingesters still open fall back
-        to in-process indexing."""
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """End the child: it indexes what it was given, then exits; ingesters still open fall
+        back to in-process indexing. True when it ended within ``timeout``; otherwise it is left
+        to finish on its own (never killed: one killed between moving a file into the store and
+        committing the index would leave that instance unindexed until a reconciliation)."""
         with self._lock:
             proc, writer = self._proc, self._writer
             self._writer = None
@@ -252,11 +254,12 @@ class IngestProcess:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                log.error("the ingest process did not end in %s s; killing it", timeout)
-                proc.kill()
-                proc.wait()
+                log.warning("the ingest process (pid %d) is still indexing after %s s; it ends "
+                            "on its own when done", proc.pid, timeout)  # fmt: skip
+                return False
         if self._reader is not None:
             self._reader.join()
+        return True
 
     def _send(self, message: tuple[Any, ...]) -> bool:
         writer = self._writer
@@ -383,7 +386,10 @@ class ProcessIngester:
                 log.exception("ingest result callback failed for %s", result.source)
 
     def _child_closed(self) -> None:
-        self._child_done.set()
+        with self._lock:
+            asked = self._closed
+        if asked:  # else the child is ending (IngestProcess.close): its end hands over to us
+            self._child_done.set()
 
     def _fall_back(self, reason: str) -> None:
         """Index in-process from now on, starting with what the child had not reported."""

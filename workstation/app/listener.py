@@ -5,8 +5,9 @@ How a received instance is acknowledged is :attr:`ListenerSettings.ack`:
 ``"spooled"`` (the default)
     The association's thread only writes the bytes, fragment by fragment as they arrive (the
     fast engine streams them), to a spool file made ahead in the archive's ``spool/`` (page
-    cache, no fsync) and answers success once the instance is whole; the receiver's
-    :class:`~workstation.archive.spool.SpoolIngester` thread indexes them in batches. An
+    cache, no fsync) and answers success once the instance is whole; the receiver's ingester
+    indexes them in batches (in the app's ingest process on idle CPU time, see
+    :mod:`workstation.archive.ingest_process`, or on a thread of this process). An
     acknowledged instance survives a crash of the process (SIGKILL included: the next start of
     the archive indexes the spool), but a power cut or kernel crash may lose those acknowledged
     in the last fraction of a second.
@@ -46,7 +47,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from workstation.archive.ingest_process import IngestProcess, ProcessIngester
+from workstation.archive.ingest_process import IngestProcess, ProcessIngester, spool_ingester
 from workstation.archive.results import AddResult, AddStatus, ArchiveWriteError
 from workstation.archive.spool import SpooledItem, SpoolIngester
 from workstation.archive.store import PartFile, SpoolWriter
@@ -230,11 +231,7 @@ class ArchiveReceiver:
         if settings.tls.enabled:
             ssl_context = listener_context(settings.tls, f"listener {settings.ae_title}")
         if settings.ack != "indexed":
-            self._ingester = (
-                SpoolIngester(archive, self._indexed)
-                if ingest is None
-                else ingest.ingester(archive, self._indexed)
-            )
+            self._ingester = spool_ingester(archive, self._indexed, ingest)
         self.listener = StorageListener(
             settings.ae_title,
             settings.port,

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workstation.app.listener import ArchiveReceiver, ListenerSettings
-from workstation.archive.ingest_process import IngestProcess, ProcessIngester
-from workstation.archive.spool import SpoolIngester
+from workstation.archive.ingest_process import IngestProcess, spool_ingester
 from workstation.archive.store import PartFile
 from workstation.net.cancel import CancelToken
 from workstation.net.errors import NetError
@@ -426,11 +425,7 @@ class RetrieveService:
     def _get(self, node: RemoteNode, targets: list[RetrieveTarget], classes: list[str],
              arrivals: _Arrivals, results: list[RetrieveResult],
              cancel: CancelToken) -> None:  # fmt: skip
-        ingester: SpoolIngester | ProcessIngester = (
-            SpoolIngester(self.archive)
-            if self.ingest is None
-            else self.ingest.ingester(self.archive)
-        )
+        ingester = spool_ingester(self.archive, process=self.ingest)
         source = f"c-get from {node.ae_title}@{node.host}:{node.port}"
 
         def store(data: bytes, calling_ae: str, peer: str) -> int:

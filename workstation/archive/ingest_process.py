@@ -118,16 +118,22 @@ class _FrameWriter:
         return True
 
     def close(self) -> None:
-        """Write what is queued (unless the reader is gone), then close the pipe."""
+        """Close the pipe once what is queued is written (returns at once: a feeder thread
+        with a backlog closes it when done, or when the reader is gone)."""
         with self._cond:
             self._closing = True
             self._cond.notify()
-            feeder = self._feeder
-        if feeder is not None:
-            feeder.join()
-        os.close(self._fd)
+            feeding = self._feeder is not None
+        if not feeding:
+            os.close(self._fd)
 
     def _feed(self) -> None:
+        try:
+            self._write_backlog()
+        finally:
+            os.close(self._fd)  # the feeder exits only once closing (or the reader is gone)
+
+    def _write_backlog(self) -> None:
         while True:
             with self._cond:
                 while not self._backlog and not self._closing:
@@ -346,8 +352,8 @@ class ProcessIngester:
                 self._outstanding[seq] = (token, path, source)
         if fallback is not None:
             fallback.submit(path, data, source, token)
-        elif not self._process._send(("item", self._iid, seq, path, source)):
-            pass  # the child is gone: its reader thread hands everything outstanding over
+        else:  # not sent when the child is gone: its reader thread hands the item over
+            self._process._send(("item", self._iid, seq, path, source))
 
     @property
     def pending(self) -> int:
@@ -362,8 +368,8 @@ class ProcessIngester:
         with self._lock:
             already, self._closed = self._closed, True
         self._parts.close()
-        if not already and not self._process._send(("close", self._iid)):
-            pass  # the child is gone: the fallback (set by the reader thread) drains
+        if not already:  # not sent when the child is gone: then the fallback drains
+            self._process._send(("close", self._iid))
         if not self._child_done.wait(timeout):
             return False
         with self._lock:
@@ -421,6 +427,16 @@ class ProcessIngester:
         self._child_done.set()
         if closed:
             self._fallback.close()
+
+
+def spool_ingester(
+    archive: Any, on_result: ResultCallback | None = None, process: IngestProcess | None = None
+) -> SpoolIngester | ProcessIngester:
+    """An ingester for ``archive``: indexing in ``process`` when one is given, else on a thread
+    of this process."""
+    if process is None:
+        return SpoolIngester(archive, on_result)
+    return process.ingester(archive, on_result)
 
 
 # --- the child's side ---------------------------------------------------------------------------
